@@ -1,0 +1,36 @@
+# make repro              rebuild every paper's results (dvc repro), then reports/README.md
+# make repro PAPER=heron  one paper: its stages and the summary
+# make test               the test suite (what CI runs)
+# Both create .venv and install everything on first use.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+
+.PHONY: repro test install bench
+
+install: $(STAMP)
+
+# torch first and exactly (a CPU wheel; anything looser pulls a CUDA build), then the lock.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+repro: $(STAMP)
+ifdef PAPER
+	dvc repro $(PAPER)_report summary
+else
+	dvc repro
+endif
+
+test: $(STAMP)
+	pytest -q
+
+bench: $(STAMP)
+	for b in benchmarks/*.py; do python $$b || exit 1; done

@@ -1,0 +1,88 @@
+"""The pipeline as DVC resolves it, in the terms a Snakefile needs.
+
+`dvc.yaml` is the only declaration; `dvc_stages(root)` asks DVC itself for the expanded
+stages (`Repo(root).index.stages`) so the Snakefile never re-implements `foreach`, `matrix`
+or `${}` interpolation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class StageSpec:
+    name: str  # DVC's address, e.g. "heron_train_prefs@pendulum-heron"
+    cmd: str
+    deps: list[str]  # paths (files or folders), params files excluded
+    outs: list[str]  # every output: outs, metrics and plots
+    param_values: dict = field(default_factory=dict)  # {"params/x.yaml": {"key": value}}
+    threads: int = 1
+    resources: dict = field(default_factory=dict)  # mem_mb, runtime (minutes), gpu
+    terminal: bool = False  # no other stage consumes its outputs
+
+    @property
+    def rule(self) -> str:
+        """A Snakemake rule name: DVC's address with every non-identifier character as `_`."""
+        return re.sub(r"\W", "_", self.name.replace("@", "__"))
+
+
+def _param_values(dep) -> dict:
+    """The current values of the params a stage declares (all keys when none are listed)."""
+    try:
+        values = dep.read_params()
+    except Exception:  # a missing params file: DVC reports it; keep the DAG readable
+        values = {}
+    return {k: values[k] for k in sorted(values)}
+
+
+def dvc_stages(root: str | Path = ".") -> list[StageSpec]:
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    root = Path(root).resolve()
+    specs: list[StageSpec] = []
+    with Repo(str(root)) as repo:
+        stages = [s for s in repo.index.stages if getattr(s, "cmd", None)]
+        consumed: set[str] = set()
+        for st in stages:
+            deps, params = [], {}
+            for d in st.deps:
+                if isinstance(d, ParamsDependency):
+                    params[d.def_path] = _param_values(d)
+                else:
+                    deps.append(d.def_path)
+            consumed.update(deps)
+            meta = (st.meta or {}).get("snakemake", {}) or {}
+            resources = {k: meta[k] for k in ("mem_mb", "runtime") if k in meta}
+            if meta.get("gpu"):
+                resources["gpu"] = int(meta["gpu"])
+            specs.append(StageSpec(
+                name=st.addressing,
+                cmd=st.cmd if isinstance(st.cmd, str) else " && ".join(st.cmd),
+                deps=deps,
+                outs=[o.def_path for o in st.outs],
+                param_values=params,
+                threads=int(meta.get("threads", 1)),
+                resources=resources,
+            ))
+    for s in specs:
+        s.terminal = not any(_covers(c, o) for o in s.outs for c in consumed)
+    return specs
+
+
+def _covers(dep: str, out: str) -> bool:
+    """True when a dependency path is the output or lies inside / above it."""
+    d, o = Path(dep), Path(out)
+    return d == o or o in d.parents or d in o.parents
+
+
+def dvc_edges(root: str | Path = ".") -> set[tuple[str, str]]:
+    """(upstream, downstream) stage addresses of DVC's own graph."""
+    from dvc.repo import Repo
+
+    with Repo(str(Path(root).resolve())) as repo:
+        # networkx edges point from a stage to the stages it depends on
+        return {(b.addressing, a.addressing) for a, b in repo.index.graph.edges}

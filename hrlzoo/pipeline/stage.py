@@ -1,0 +1,181 @@
+"""What every stage does the same way: params, seeds, threads, device, atomic outputs,
+a NaN/inf guard, progress bars, exit codes.
+
+A stage module reads, top to bottom:
+
+    def main(argv=None):
+        return run_stage("heron_train", "heron", HeronParams, body, argv,
+                         add_args=..., outputs=lambda a, p: [f"data/heron/runs/{a.task}-{a.method}"])
+
+    def body(ctx: Stage):
+        out = ctx.out("data/heron/runs/...")   # a temporary sibling, renamed into place on success
+        ...
+
+Exit codes: 0 done; 2 bad params or arguments (nothing written); 1 any failure, including
+a non-finite loss (the message names the stage and the step). Outputs are written under a
+temporary name and renamed only when the whole body has succeeded, so a stage killed at
+any point (even by SIGKILL) leaves no partial artifact, and the next run redoes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from hrlzoo.pipeline.params import ParamsError, load_params
+
+PARTIAL = ".partial"
+
+
+class NonFiniteError(RuntimeError):
+    """A loss or metric became NaN or infinite."""
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """Where an output is written before it is renamed into place: `dir/.name.partial`."""
+    p = Path(path)
+    return p.with_name(f".{p.name}{PARTIAL}")
+
+
+def remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def commit_outputs(finals: Iterable[str | os.PathLike]) -> None:
+    """Rename every written `.partial` into its final place (replacing an older output)."""
+    for final in map(Path, finals):
+        tmp = partial_path(final)
+        if not tmp.exists():
+            raise RuntimeError(f"stage declared output {final} but did not write it")
+        if final.exists():
+            remove(final)
+        os.replace(tmp, final)
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ParamsError("device: cuda requested but no CUDA device is visible")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) from one integer."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_threads(threads: int) -> int:
+    """torch intra-op threads from params (0 = every core), never more than the cores."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    n = cores if threads == 0 else min(threads, cores)
+    torch.set_num_threads(n)
+    return n
+
+
+@dataclass
+class Stage:
+    """The context a stage body receives."""
+
+    name: str
+    params: Any
+    args: argparse.Namespace
+    outputs: list[Path]
+    device: Any = None
+    threads: int = 1
+    started: float = field(default_factory=time.time)
+
+    def out(self, final: str | os.PathLike) -> Path:
+        """The temporary path to write the declared output `final` to."""
+        final = Path(final)
+        if final not in self.outputs:
+            raise RuntimeError(f"{self.name}: {final} is not a declared output of this stage")
+        return partial_path(final)
+
+    def guard(self, what: str, value: float, step: int) -> float:
+        """Fail the stage when `value` is NaN or infinite."""
+        v = float(value)
+        if not math.isfinite(v):
+            raise NonFiniteError(f"{self.name}: {what} is {v} at step {step}")
+        return v
+
+    def progress(self, total: int, desc: str, unit: str = "step"):
+        """A progress bar on stderr with a rate (steps/s); quiet updates when not a terminal."""
+        from tqdm import tqdm
+
+        tty = sys.stderr.isatty()
+        return tqdm(total=total, desc=f"{self.name} {desc}", unit=unit, file=sys.stderr,
+                    mininterval=0.5 if tty else 10.0, dynamic_ncols=tty, leave=tty)
+
+    def log(self, msg: str) -> None:
+        print(f"[{self.name} {time.time() - self.started:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def run_stage(name: str, paper: str, schema: type, body: Callable[[Stage], None],
+              argv: list[str] | None = None, *,
+              add_args: Callable[[argparse.ArgumentParser], None] | None = None,
+              outputs: Callable[[argparse.Namespace, Any], list[str]] = lambda a, p: [],
+              validate_args: Callable[[argparse.Namespace, Any], str | None] | None = None) -> int:
+    """Run one stage: parse, validate, prepare, run `body`, commit outputs. Returns the exit code."""
+    parser = argparse.ArgumentParser(prog=f"python -m stages.{paper}.{name.split('_', 1)[-1]}",
+                                     description=(body.__doc__ or name).strip().splitlines()[0])
+    if add_args:
+        add_args(parser)
+    args = parser.parse_args(argv)
+    try:
+        params = load_params(paper, schema)
+        problem = validate_args(args, params) if validate_args else None
+        if problem:
+            raise ParamsError(problem)
+    except ParamsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finals = [Path(o) for o in outputs(args, params)]
+    for f in finals:  # leftovers of a killed run
+        remove(partial_path(f))
+        partial_path(f).parent.mkdir(parents=True, exist_ok=True)
+    ctx = Stage(name=name, params=params, args=args, outputs=finals)
+    try:
+        ctx.threads = set_threads(getattr(params, "threads", 1))
+        ctx.device = resolve_device(getattr(params, "device", "cpu"))
+        ctx.log(f"scale={getattr(params, 'scale', '?')} device={ctx.device} threads={ctx.threads}")
+        body(ctx)
+        commit_outputs(finals)
+    except ParamsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        _cleanup(finals)
+        return 2
+    except NonFiniteError as e:
+        print(f"error: {e}", file=sys.stderr)
+        _cleanup(finals)
+        return 1
+    except BaseException:
+        _cleanup(finals)
+        raise
+    ctx.log(f"done in {time.time() - ctx.started:.1f}s")
+    return 0
+
+
+def _cleanup(finals: list[Path]) -> None:
+    for f in finals:
+        remove(partial_path(f))

@@ -1,0 +1,106 @@
+"""HERON's params schema: every knob of `params/heron.yaml`, with its range and meaning.
+
+Defaults follow abukharin3/HERON, ClassicControl/cleanrl/{ddpg_rm.py, rm_mountain.py} and
+ClassicControl/scripts/{pendulum.sh, mountain.sh}; where we differ the help text says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hrlzoo.pipeline.params import SCALES, Common, knob
+
+METHODS = ("true_reward", "misweighted", "heuristic", "rlhf", "heron")
+PREFERENCE_METHODS = ("rlhf", "heron")  # methods that learn a reward model from preferences
+
+
+@dataclass
+class TaskParams:
+    env_id: str = knob("Pendulum-v1", choices=("Pendulum-v1", "MountainCarContinuous-v0"),
+                       help="gymnasium environment")
+    factors: list[str] = knob(factory=list, help="reward-factor names, in the wrapper's order")
+    signs: list[int] = knob(factory=list, choices=(-1, 1),
+                            help="+1 when a higher factor is better, -1 when lower is better")
+    ranking: list[int] = knob(factory=list, ge=0,
+                              help="importance order of the factors (indices), most important first")
+    sigma_mult: list[float] = knob(factory=list, ge=0,
+                                   help="margin per factor: delta_k = sigma_mult[k] * std(z_k) over the buffer")
+    factor_scale: list[float] = knob(factory=list, gt=0,
+                                     help="multiplier on each factor before anything sees it (scale-invariance test)")
+    misweighted: list[float] = knob(factory=list, ge=0,
+                                    help="weights of the mis-weighted linear sum r = sum_k sign_k w_k z_k")
+    beta: float = knob(0.5, gt=0, le=1, help="heuristic reward r = sum_l sign beta^l z_(ranking[l]) (paper: 0.5)")
+    td3_lr: float = knob(1e-3, gt=0, help="actor/critic Adam lr (official: 5e-4 Pendulum, 1e-3 MountainCar)")
+    rm_lr: float = knob(1e-3, gt=0, help="reward-model Adam lr (official: 1e-4 Pendulum, 1e-3 MountainCar)")
+
+    def validate(self) -> str | None:
+        n = len(self.factors)
+        for name in ("signs", "sigma_mult", "factor_scale", "misweighted"):
+            if len(getattr(self, name)) != n:
+                return f"{name}: expected {n} entries, one per factor"
+        if sorted(self.ranking) != list(range(n)):
+            return f"ranking: expected a permutation of 0..{n - 1}"
+        return None
+
+
+@dataclass
+class TD3Params:
+    hidden: int = knob(256, ge=1, help="width of the two hidden layers of actor and critics")
+    gamma: float = knob(0.99, gt=0, lt=1, help="discount")
+    tau: float = knob(0.005, gt=0, le=1, help="Polyak rate of the target networks")
+    batch_size: int = knob(256, ge=1, help="replay minibatch")
+    exploration_noise: float = knob(0.1, ge=0, help="Gaussian action noise, in units of the action range/2")
+    policy_delay: int = knob(2, ge=1, help="critic updates per actor update")
+    target_noise: float = knob(0.2, ge=0, help="TD3 target-policy smoothing noise (0 with twin_q=false gives DDPG)")
+    noise_clip: float = knob(0.5, ge=0, help="clip of the target-policy smoothing noise")
+    twin_q: bool = knob(True, help="clipped double-Q (TD3); false gives the official code's single-Q DDPG")
+
+
+@dataclass
+class RewardModelParams:
+    hidden: int = knob(256, ge=1, help="width of the reward model's two hidden layers (official: 256)")
+    batch: int = knob(16, ge=2, help="samples per minibatch; every pair inside it is labelled (official: 16)")
+    batches_per_refit: int = knob(16, ge=1, help="minibatches (optimizer steps) per refit (official: 16)")
+    normalize: bool = knob(False, help="standardise r_phi by the mean/std of its outputs (official flag --rm-normalize)")
+    inputs: str = knob("obs_factors", choices=("obs_factors", "obs"),
+                       help="what r_phi sees: obs+factors (classic-control code) or obs only (robots code)")
+
+
+@dataclass
+class TaskSizes:
+    total_steps: int = knob(10_000, ge=1, help="environment steps of training")
+    learning_starts: int = knob(1_000, ge=0, help="random-action steps before TD3 updates start")
+    eval_episodes: int = knob(10, ge=1, help="episodes per seed in the final evaluation")
+    curve_every: int = knob(500, ge=1, help="env steps between points of the training curve")
+    rm_refit_start: int = knob(1000, ge=0, help="reward-model refits begin after this env step (official: 1000)")
+    rm_refit_every: int = knob(400, ge=1, help="env steps between reward-model refits (official: 400)")
+
+
+@dataclass
+class ScaleSizes:
+    pendulum: TaskSizes = knob(factory=TaskSizes, help="sizes of the pendulum task")
+    pendulum_x100: TaskSizes = knob(factory=TaskSizes, help="sizes of the pendulum task with a rescaled factor")
+    mountaincar: TaskSizes = knob(factory=TaskSizes, help="sizes of the mountain-car task")
+
+
+@dataclass
+class HeronParams(Common):
+    tasks: dict[str, TaskParams] = knob(factory=dict, help="task name -> environment and factors")
+    td3: TD3Params = knob(factory=TD3Params, help="policy learner")
+    reward_model: RewardModelParams = knob(factory=RewardModelParams, help="Bradley-Terry reward model")
+    sizes: dict[str, ScaleSizes] = knob(factory=dict, help="scale -> task -> sizes")
+    label_pairs: int = knob(2000, ge=10, help="transitions labelled pairwise by the label-diagnostic stage")
+
+    def validate(self) -> str | None:
+        for scale in SCALES:
+            if scale not in self.sizes:
+                return f"sizes.{scale}: missing (every paper declares smoke, cpu and paper sizes)"
+        for task in self.tasks:
+            if task not in ScaleSizes.__dataclass_fields__:
+                return f"tasks.{task}: unknown task (sizes are declared for {list(ScaleSizes.__dataclass_fields__)})"
+        return None
+
+
+def task_sizes(p: HeronParams, task: str) -> TaskSizes:
+    """The sizes of `task` at the chosen scale."""
+    return getattr(p.sizes[p.scale], task)

@@ -1,0 +1,51 @@
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's bin: python, dvc, snakemake
+
+
+def env_with_venv() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run(cmd, cwd, check=True, timeout=900):
+    """Run a shell command with the venv on PATH; return the CompletedProcess."""
+    res = subprocess.run(cmd, cwd=cwd, shell=True, env=env_with_venv(), text=True,
+                         capture_output=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"`{cmd}` exited {res.returncode}\n--- stdout\n{res.stdout[-4000:]}"
+                             f"\n--- stderr\n{res.stderr[-4000:]}")
+    return res
+
+
+def clone_worktree(dst: Path) -> Path:
+    """A fresh git repository holding the current working tree (committed and not): what a
+    clean clone of this state would be, without data/ or caches."""
+    ignore = shutil.ignore_patterns(".venv", "data", ".snakemake", "__pycache__", ".pytest_cache",
+                                    ".hypothesis", "*.partial", ".git", "logs", "*.egg-info")
+    shutil.copytree(ROOT, dst, ignore=ignore)
+    for sub in ("tmp", "cache"):
+        shutil.rmtree(dst / ".dvc" / sub, ignore_errors=True)
+    run("git init -q -b main && git add -A && git -c user.name=test -c user.email=test@example.com "
+        "commit -q -m snapshot", cwd=dst)
+    return dst
+
+
+def set_param(repo: Path, paper: str, key: str, value: str) -> None:
+    """Rewrite a top-level `key: value` line of params/<paper>.yaml, keeping its comment."""
+    p = repo / "params" / f"{paper}.yaml"
+    p.write_text(re.sub(rf"^{key}:\s*[^#\n]*", f"{key}: {value}  ", p.read_text(), count=1, flags=re.M))
+
+
+@pytest.fixture
+def repo_copy(tmp_path):
+    return clone_worktree(tmp_path / "repo")
