@@ -44,3 +44,14 @@ def test_rule_names_and_resources():
     assert "reward_model" in heron.param_values["params/heron.yaml"]
     assert "reward_model" not in specs["heron_train_reward@pendulum-true_reward"].param_values["params/heron.yaml"]
     assert specs["summary"].terminal and not heron.terminal
+
+
+def test_heron_report_reads_exactly_the_runs_the_train_stages_write():
+    specs = dvc_stages(ROOT)
+    report = next(s for s in specs if s.name == "heron_report")
+    args = report.cmd.split()[3:]
+    run_deps = [d.removeprefix("data/heron/runs/") for d in report.deps if d.startswith("data/heron/runs/")]
+    train_outs = [o.removeprefix("data/heron/runs/") for s in specs if s.name.startswith("heron_train")
+                  for o in s.outs]
+    assert args == run_deps
+    assert sorted(args) == sorted(train_outs)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env
 
 from hrlzoo.pipeline.params import load_params
@@ -16,6 +17,15 @@ from stages.heron.factors import FACTOR_NAMES, make_env
 from stages.heron.params import HeronParams
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny networks: extra intra-op threads only add contention (much slower on a busy box)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

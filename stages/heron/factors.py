@@ -54,13 +54,16 @@ def _mountaincar_factors(env: gym.Env, action, terminated: bool, state_before) -
 _FACTOR_FNS = {"Pendulum-v1": _pendulum_factors, "MountainCarContinuous-v0": _mountaincar_factors}
 
 
-class FactorWrapper(gym.Wrapper):
+class FactorWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Adds `info["factors"]` (scaled, float64 [n]) and `info["factors_unscaled"]` to `step`.
 
     The observation, action space and reward are the wrapped env's own."""
 
     def __init__(self, env: gym.Env, scale: Sequence[float] | None = None):
-        super().__init__(env)
+        # recorded so that gymnasium can rebuild the wrapped env from its spec (check_env does)
+        gym.utils.RecordConstructorArgs.__init__(
+            self, scale=None if scale is None else [float(c) for c in scale])
+        gym.Wrapper.__init__(self, env)
         env_id = env.spec.id if env.spec is not None else None
         if env_id not in _FACTOR_FNS:
             raise ValueError(f"no reward factors defined for {env_id!r} (known: {list(_FACTOR_FNS)})")

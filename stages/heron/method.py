@@ -72,7 +72,10 @@ def _rm_input(inputs: str, obs: np.ndarray, z: np.ndarray) -> np.ndarray:
 def train_run(p: HeronParams, task: str, method: str, seed: int, device=None,
               progress: bool = True, guard: Guard | None = None) -> RunResult:
     """Train one TD3 agent on `task` with the reward of `method`; deterministic given `seed`
-    on the CPU. `guard(name, value, step)` is called on every loss (to stop on NaN/inf)."""
+    on the CPU. `guard(name, value, step)` is called on every loss (to stop on NaN/inf).
+
+    `reward_model.relabel` (off = the official behaviour): after every refit, rewrite the
+    reward of every stored transition with the new r_phi."""
     import torch
     from tqdm import tqdm
 
@@ -83,9 +86,10 @@ def train_run(p: HeronParams, task: str, method: str, seed: int, device=None,
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     tp, sz, tdp, rmp = p.tasks[task], task_sizes(p, task), p.td3, p.reward_model
+    relabel = rmp.relabel
     device = torch.device(device or "cpu")
     guard = guard or (lambda name, value, step: None)
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
 
     # ---- seeding: torch (network init), one numpy stream per consumer, the env
     torch.manual_seed(seed)
@@ -95,7 +99,7 @@ def train_run(p: HeronParams, task: str, method: str, seed: int, device=None,
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     n = len(tp.factors)
 
-    agent = TD3(obs_dim, act_dim, env.action_space.low, env.action_space.high, hidden=tdp.hidden,
+    agent = TD3(obs_dim, act_dim, env.action_space.low, env.action_space.high, hidden=sz.hidden,
                 lr=tp.td3_lr, gamma=tdp.gamma, tau=tdp.tau, policy_delay=tdp.policy_delay,
                 target_noise=tdp.target_noise, noise_clip=tdp.noise_clip, twin_q=tdp.twin_q,
                 device=device, seed=seed)
@@ -146,6 +150,10 @@ def train_run(p: HeronParams, task: str, method: str, seed: int, device=None,
                 if st.steps:
                     rm_loss, rm_acc = st.loss, st.accuracy
                     guard("rm_loss", rm_loss, step)
+                if relabel and len(replay):  # replay index == env step (capacity = total_steps)
+                    with torch.no_grad():
+                        xs = torch.as_tensor(x_buf[: len(replay)], device=device)
+                        replay.reward[: len(replay)] = rm.net(xs).cpu().numpy()
             with torch.no_grad():
                 r_train = rm.net(torch.as_tensor(x, dtype=torch.float32, device=device)).item()
         elif method in ("heuristic", "misweighted"):
@@ -171,7 +179,7 @@ def train_run(p: HeronParams, task: str, method: str, seed: int, device=None,
 
         # ---- learn (official: `if global_step > args.learning_starts`)
         if step > sz.learning_starts:
-            last = agent.update(replay.sample(tdp.batch_size, rng_replay))
+            last = agent.update(replay.sample(sz.batch_size, rng_replay))
             for name, value in last.items():
                 if name.endswith("_loss"):
                     guard(name, value, step)
@@ -179,9 +187,10 @@ def train_run(p: HeronParams, task: str, method: str, seed: int, device=None,
     bar.close()
     env.close()
 
-    wall = time.perf_counter() - t_start
+    wall, cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
     info_out = {"task": task, "method": method, "seed": seed, "steps": sz.total_steps,
                 "episodes": episode, "wall_s": wall, "steps_per_s": sz.total_steps / wall,
+                "cpu_s": cpu, "steps_per_cpu_s": sz.total_steps / cpu,
                 "refits": refits, "refit_s": refit_s, "rm_steps": rm_steps,
                 "final_critic_loss": last.get("critic_loss"), "final_q1": last.get("q1")}
     rm_state = None

@@ -45,10 +45,8 @@ class TaskParams:
 
 @dataclass
 class TD3Params:
-    hidden: int = knob(256, ge=1, help="width of the two hidden layers of actor and critics")
     gamma: float = knob(0.99, gt=0, lt=1, help="discount")
     tau: float = knob(0.005, gt=0, le=1, help="Polyak rate of the target networks")
-    batch_size: int = knob(256, ge=1, help="replay minibatch")
     exploration_noise: float = knob(0.1, ge=0, help="Gaussian action noise, in units of the action range/2")
     policy_delay: int = knob(2, ge=1, help="critic updates per actor update")
     target_noise: float = knob(0.2, ge=0, help="TD3 target-policy smoothing noise (0 with twin_q=false gives DDPG)")
@@ -62,6 +60,8 @@ class RewardModelParams:
     batch: int = knob(16, ge=2, help="samples per minibatch; every pair inside it is labelled (official: 16)")
     batches_per_refit: int = knob(16, ge=1, help="minibatches (optimizer steps) per refit (official: 16)")
     normalize: bool = knob(False, help="standardise r_phi by the mean/std of its outputs (official flag --rm-normalize)")
+    relabel: bool = knob(False, help="rewrite every stored reward with the newest model after each refit "
+                         "(off = the official code: a reward is fixed when its transition is stored)")
     inputs: str = knob("obs_factors", choices=("obs_factors", "obs"),
                        help="what r_phi sees: obs+factors (classic-control code) or obs only (robots code)")
 
@@ -69,6 +69,8 @@ class RewardModelParams:
 @dataclass
 class TaskSizes:
     total_steps: int = knob(10_000, ge=1, help="environment steps of training")
+    hidden: int = knob(256, ge=1, help="width of the two hidden layers of actor and critics (official: 256)")
+    batch_size: int = knob(256, ge=1, help="TD3 replay minibatch (official: 256)")
     learning_starts: int = knob(1_000, ge=0, help="random-action steps before TD3 updates start")
     eval_episodes: int = knob(10, ge=1, help="episodes per seed in the final evaluation")
     curve_every: int = knob(500, ge=1, help="env steps between points of the training curve")

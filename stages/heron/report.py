@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from hrlzoo.pipeline.stage import Stage, run_stage
-from stages.heron.params import HeronParams, task_sizes
+from stages.heron.params import METHODS, HeronParams, task_sizes
 
 RUNS = Path("data/heron/runs")
 LABELS = Path("data/heron/labels")
@@ -51,7 +51,7 @@ def evaluation_table(ctx: Stage):
 
     p: HeronParams = ctx.params
     rows = []
-    run_dirs = sorted(d for d in RUNS.iterdir() if d.is_dir() and not d.name.startswith("."))
+    run_dirs = [RUNS / r for r in ctx.args.runs]
     bar = ctx.progress(len(run_dirs) * len(p.seeds), "evaluate", unit="policy")
     for d in run_dirs:
         task, method = d.name.rsplit("-", 1)
@@ -65,12 +65,12 @@ def evaluation_table(ctx: Stage):
     return pl.DataFrame(rows)
 
 
-def training_curves(p: HeronParams):
+def training_curves(p: HeronParams, runs: list[str]):
     """Training-episode true returns binned on a step grid: task, method, seed, step, return_true."""
     import polars as pl
 
     parts = []
-    for d in sorted(x for x in RUNS.iterdir() if x.is_dir() and not x.name.startswith(".")):
+    for d in (RUNS / r for r in runs):
         task, method = d.name.rsplit("-", 1)
         every = task_sizes(p, task).curve_every
         c = pl.read_parquet(d / "curve.parquet")
@@ -136,6 +136,14 @@ def figures(ctx: Stage, table, curves, levels, folder: Path) -> list[str]:
     return ["training_curves.png", "final_returns.png", "label_levels.png"]
 
 
+def factor_groups(p: HeronParams) -> list[tuple[list[str], list[str]]]:
+    """Tasks that share an environment, with that environment's factor names."""
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for task, t in p.tasks.items():
+        groups.setdefault(t.env_id, ([], list(t.factors)))[0].append(task)
+    return list(groups.values())
+
+
 def body(ctx: Stage) -> None:
     """Evaluate HERON's policies, check its claims, write the report."""
     import polars as pl
@@ -160,7 +168,7 @@ def body(ctx: Stage) -> None:
         {m: i for i, m in enumerate(METHOD_ORDER)}, default=99), pl.col("metric"))
     inv_summary = summarise(agreement, by=["task", "method"], metrics=["agreement"])
 
-    curves = training_curves(p)
+    curves = training_curves(p, ctx.args.runs)
     write_curve_csvs(curves, ctx.out(OUT / "curves"))
     figs = figures(ctx, table, curves, levels, ctx.out(OUT / "figures"))
 
@@ -168,25 +176,30 @@ def body(ctx: Stage) -> None:
                                         for r in inv_summary.iter_rows(named=True)}}
     ctx.out(OUT / "metrics.json").write_text(dumps_json(metrics_dict("heron", p.scale, summary, verdicts, extra)))
 
-    sizes = "; ".join(f"{t}: {s.total_steps} steps ({s.learning_starts} random), {s.eval_episodes} "
-                      f"evaluation episodes per seed" for t in p.tasks for s in [task_sizes(p, t)])
-    setup = (f"Scale `{p.scale}`, seeds {p.seeds}. {sizes}. TD3 ({'twin' if p.td3.twin_q else 'single'} "
-             f"critic, hidden {p.td3.hidden}, batch {p.td3.batch_size}); reward model refit every "
-             f"`rm_refit_every` steps on {p.reward_model.batches_per_refit} minibatches of "
-             f"{p.reward_model.batch} transitions, all pairs labelled. Methods: `true_reward` (the "
-             "environment's reward), `misweighted` (equal-weight signed sum of the factors), "
-             "`heuristic` (β-weighted sum in the importance order, β = 0.5), `rlhf` (Bradley–Terry "
-             "on flat-sum preferences), `heron` (Bradley–Terry on the decision-tree labels). "
-             "`pendulum_x100` is Pendulum with the velocity factor multiplied by 100. Every number "
-             "is the mean over seeds with its 95% bootstrap CI; each seed's value is the mean over "
-             "its evaluation episodes of the final deterministic policy.")
+    sizes = "; ".join(f"{t}: {s.total_steps} env steps ({s.learning_starts} random), actor/critic "
+                      f"{s.hidden}x2, batch {s.batch_size}, reward model refit every {s.rm_refit_every} "
+                      f"steps from step {s.rm_refit_start}, {s.eval_episodes} evaluation episodes per seed"
+                      for t in p.tasks for s in [task_sizes(p, t)])
+    setup = (f"Scale `{p.scale}`, seeds {p.seeds}. {sizes}. Policy learner: "
+             f"{'TD3 (twin critics, target smoothing)' if p.td3.twin_q else 'DDPG (single critic)'}. "
+             f"Each reward-model refit takes {p.reward_model.batches_per_refit} minibatches of "
+             f"{p.reward_model.batch} transitions and labels every pair inside one. Methods: "
+             "`true_reward` (the environment's reward), `misweighted` (equal-weight signed sum of "
+             "the factors), `heuristic` (β-weighted sum in the importance order, β = 0.5), `rlhf` "
+             "(Bradley–Terry on flat-sum preferences), `heron` (Bradley–Terry on the decision-tree "
+             "labels). `pendulum_x100` is Pendulum with the velocity factor multiplied by 100. Every "
+             "number is the mean over seeds with its 95% bootstrap CI; each seed's value is the "
+             "mean over its evaluation episodes of the final deterministic policy.")
     main_rows = summary.filter(pl.col("metric").is_in(["return_true", "success_rate"]))
     levels_tbl = (levels.group_by("task", "level").agg(pl.col("fraction").mean().round(4))
                   .sort("task", "level"))
     sections = [
         ("Setup", setup),
-        ("Results", summary_md(main_rows) + "\n\nPer-factor sums per episode (unscaled units):\n\n"
-         + summary_md(summary.filter(pl.col("metric").str.starts_with("factor_")))),
+        ("Results", summary_md(main_rows) + "\n\nPer-factor sums per evaluation episode "
+         "(unscaled units; lower is better for every cost):\n\n" + "\n\n".join(
+             summary_md(summary.filter(pl.col("task").is_in(group)
+                                       & pl.col("metric").is_in([f"factor_{f}" for f in fs])))
+             for group, fs in factor_groups(p))),
         ("Claims", claims_md(verdicts)),
         ("Label diagnostics",
          "Fractions of random-policy pairs decided at each level of the tree (`undecided` pairs "
@@ -205,7 +218,18 @@ def body(ctx: Stage) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("heron_report", "heron", HeronParams, body, argv, outputs=lambda a, p: [
+    def add_args(ap):
+        ap.add_argument("runs", nargs="+", help="run folders under data/heron/runs (<task>-<method>)")
+
+    def validate(args, p):
+        for r in args.runs:
+            task, _, method = r.rpartition("-")
+            if task not in p.tasks or method not in METHODS:
+                return f"run '{r}': expected <task>-<method> with a task of params/heron.yaml"
+        return None
+
+    return run_stage("heron_report", "heron", HeronParams, body, argv, add_args=add_args,
+                     validate_args=validate, outputs=lambda a, p: [
         str(OUT / "curves"), str(OUT / "figures"), str(OUT / "metrics.json"), str(OUT / "report.md")])
 
 

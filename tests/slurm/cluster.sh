@@ -9,7 +9,7 @@
 #   cluster.sh env DIR         print the client env (KEY=VALUE lines) of a started cluster
 #
 # Knobs (env): SLURM_TEST_CLUSTER (default snaketest), SLURM_TEST_PARTITION (debug),
-# SLURM_TEST_ACCOUNT (testacct), SLURM_TEST_START_TIMEOUT (seconds, default 60).
+# SLURM_TEST_ACCOUNT (hrlzoo, as in profiles/slurm), SLURM_TEST_START_TIMEOUT (seconds, default 60).
 # See README.md next to this file.
 set -euo pipefail
 
@@ -17,7 +17,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TEMPLATES="$HERE/templates"
 CLUSTER="${SLURM_TEST_CLUSTER:-snaketest}"
 PARTITION="${SLURM_TEST_PARTITION:-debug}"
-ACCOUNT="${SLURM_TEST_ACCOUNT:-testacct}"
+ACCOUNT="${SLURM_TEST_ACCOUNT:-hrlzoo}"
 START_TIMEOUT="${SLURM_TEST_START_TIMEOUT:-60}"
 # snakemake-executor-plugin-slurm-jobstep strips every SLURM_* variable (SLURM_CONF
 # included) before its nested `srun`, so inside a job srun only finds the config at
