@@ -1,15 +1,18 @@
 """End to end, from a clean clone: HERON's smoke-scale DAG through `dvc repro`, the same DAG
-through `snakemake --cores 2` (same bytes, then `dvc commit -f` leaves `dvc status` clean),
-and a parameter change that reruns only the stages that depend on it."""
+through `snakemake --cores 2` and through a real SLURM cluster (same bytes, then `dvc commit -f`
+leaves `dvc status` clean), and a parameter change that reruns only the stages that depend on it."""
 
 import hashlib
+import importlib.util
 import json
+import os
 import re
 from pathlib import Path
 
 import pytest
 
-from conftest import clone_worktree, run, set_param
+from conftest import ROOT, clone_worktree, run, set_param
+from hrlzoo.pipeline.dag import dvc_stages
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +73,60 @@ def test_snakemake_gives_the_same_bytes_and_dvc_commit_is_clean(dvc_repo, tmp_pa
     assert lock_a == lock_b
 
 
+def readme_slurm_commands() -> list[str]:
+    """The command lines of the README's SLURM section (the block after its marker)."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- slurm-commands", 1)[1].split("```", 2)[1]
+    return [line.strip() for line in block.strip().splitlines() if line.strip()]
+
+
+def load_cluster_helper():
+    spec = importlib.util.spec_from_file_location("slurm_test_cluster", ROOT / "tests/slurm/cluster.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slurm
+def test_readme_slurm_commands_run_heron_on_a_real_cluster(dvc_repo, tmp_path):
+    cluster = load_cluster_helper()
+    ok, why = cluster.can_run_cluster()
+    if not ok:
+        pytest.skip(why)
+    repo = clone_worktree(tmp_path / "repo")
+    set_param(repo, "heron", "scale", "smoke")
+    # one stage asks for a GPU, to see the request reach sbatch and the fake GPU node accept it
+    dvcyaml = repo / "dvc.yaml"
+    text = dvcyaml.read_text()
+    marker = "      snakemake: {threads: 1, mem_mb: 2000, runtime: 10}"
+    assert text.count(marker) == 1
+    dvcyaml.write_text(text.replace(marker, "      snakemake: {threads: 1, mem_mb: 2000, runtime: 10, gpu: 1}"))
+    with cluster.slurm_cluster(tmp_path / "cl") as c:
+        env_extra = " ".join(f"{k}={v}" for k, v in c["env"].items())
+        logs = []
+        for line in readme_slurm_commands():
+            cmd = line.replace("PARTITION", c["partition"]).replace("ACCOUNT", c["account"])
+            if cmd.startswith("snakemake"):  # test-only: poll job states every 2 s, print sbatch calls
+                cmd += " --slurm-init-seconds-before-status-checks 2 --verbose"
+            res = run(f"env {env_extra} {cmd}", cwd=repo, timeout=1500)
+            logs.append(res.stdout + res.stderr)
+        calls = [ln for ln in logs[0].splitlines() if ln.startswith("sbatch call:")]
+        assert len(calls) == len(dvc_stages(repo)), calls  # one job per stage
+        train = next(cl for cl in calls if "rule_heron_train_prefs__pendulum_heron" in cl)
+        assert "--cpus-per-task=1" in train and "--mem 2000" in train and "-t 30" in train, train
+        labels = next(cl for cl in calls if "rule_heron_labels" in cl)
+        assert "--gpus=1" in labels and "-t 10" in labels, labels
+        test_only = run(f"env {env_extra} sbatch --test-only --gpus=1 -p {c['partition']} -A {c['account']} "
+                        "--wrap hostname", cwd=repo)
+        assert "to start at" in test_only.stderr
+        assert "up to date" in logs[-1], logs[-1]
+    for out in outputs(dvc_repo):
+        assert digest_tree(repo, out) == digest_tree(dvc_repo, out), out
+    assert (repo / "dvc.lock").read_text() == (dvc_repo / "dvc.lock").read_text()
+
+
 def test_param_change_reruns_only_downstream_and_metrics_diff_shows_it(dvc_repo):
+    """Runs last in this module: it changes `dvc_repo`, which the tests above compare against."""
     repo = dvc_repo
     text = (repo / "params/heron.yaml").read_text()
     (repo / "params/heron.yaml").write_text(text.replace("  batches_per_refit: 16", "  batches_per_refit: 4"))

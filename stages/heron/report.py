@@ -163,7 +163,7 @@ def body(ctx: Stage) -> None:
     claims = load_claims(CLAIMS)
     verdicts = evaluate(claims, claims_table)
     metrics = ["return_true", "success_rate"] + sorted(c for c in table.columns if c.startswith("factor_"))
-    summary = summarise(table, by=["task", "method"], metrics=metrics)
+    summary = summarise(table, by=["task", "method"], metrics=metrics).filter(pl.col("n") > 0)
     summary = summary.sort(pl.col("task"), pl.col("method").replace_strict(
         {m: i for i, m in enumerate(METHOD_ORDER)}, default=99), pl.col("metric"))
     inv_summary = summarise(agreement, by=["task", "method"], metrics=["agreement"])

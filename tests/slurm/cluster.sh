@@ -25,7 +25,7 @@ START_TIMEOUT="${SLURM_TEST_START_TIMEOUT:-60}"
 DEFAULT_CONF=/etc/slurm/slurm.conf
 LINK_DEFAULT_CONF="${SLURM_TEST_LINK_DEFAULT_CONF:-1}"
 # stop order (reverse of start)
-DAEMONS_STOP_ORDER="slurmd slurmctld slurmdbd mariadbd munged"
+DAEMONS_STOP_ORDER="slurmd,slurmctld slurmdbd mariadbd,munged"
 
 PACKAGES="slurm-wlm slurm-client slurmctld slurmd slurmdbd slurm-wlm-mysql-plugin munge mariadb-server mariadb-client"
 REQUIRED_BINS="munged munge slurmctld slurmd slurmdbd sbatch srun sacct sacctmgr scontrol sinfo squeue scancel mariadbd mariadb-install-db mariadb"
@@ -108,6 +108,8 @@ render() { # template out
 }
 
 pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+# guard against PID reuse: the recorded PID must still run the daemon we started
+pid_is() { tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -q "$2"; }
 
 # Start a daemon in the foreground mode in its own session; record exactly its PID.
 launch() { # name logfile cmd...
@@ -236,7 +238,7 @@ EOF
         --key-file="$DIR/munge/munge.key" --socket="$MUNGE_SOCKET" \
         --pid-file="$DIR/run/munged.pid" --log-file="$DIR/log/munged.log" \
         --seed-file="$DIR/munge/munged.seed"
-    wait_for "munged" 20 munge_ok || { check_alive munged "$DIR/log/munged.log"; die "munged not answering"; }
+    wait_for "munged" 20 munge_ok || { check_alive munged "$DIR/log/munged.out"; die "munged not answering"; }
 
     # ---- MariaDB
     if [ ! -d "$DIR/mysql/data/mysql" ]; then
@@ -340,23 +342,36 @@ cmd_stop() {
         local end=$((SECONDS + 15))
         while [ $SECONDS -lt $end ] && [ -n "$(squeue -h -o %i 2>/dev/null | head -n 1)" ]; do sleep 0.5; done
     fi
-    local name pid end rc=0
-    for name in $DAEMONS_STOP_ORDER; do
-        [ -f "$DIR/pids/$name.pid" ] || continue
-        pid="$(cat "$DIR/pids/$name.pid")"
-        if pid_alive "$pid"; then
-            kill -TERM "$pid" 2>/dev/null || true
+    local group name pid end rc=0 pids
+    # stage by stage (slurmctld must flush to slurmdbd, which needs munge + MariaDB);
+    # the daemons inside one stage are stopped together
+    for group in $DAEMONS_STOP_ORDER; do
+        pids=""
+        for name in ${group//,/ }; do
+            [ -f "$DIR/pids/$name.pid" ] || continue
+            pid="$(cat "$DIR/pids/$name.pid")"
+            if pid_alive "$pid" && ! pid_is "$pid" "$name"; then
+                log "pid $pid of $name is now another program; not killing it"
+                rm -f "$DIR/pids/$name.pid"
+            elif pid_alive "$pid"; then
+                kill -TERM "$pid" 2>/dev/null || true
+                pids="$pids $name:$pid"
+            else
+                rm -f "$DIR/pids/$name.pid"
+            fi
+        done
+        for name in $pids; do
+            pid="${name#*:}"; name="${name%%:*}"
             end=$((SECONDS + 30))
-            while pid_alive "$pid" && [ $SECONDS -lt $end ]; do sleep 0.2; done
+            while pid_alive "$pid" && [ $SECONDS -lt $end ]; do sleep 0.1; done
             if pid_alive "$pid"; then
                 log "$name ($pid) ignored SIGTERM; sending SIGKILL"
                 kill -KILL "$pid" 2>/dev/null || true
                 end=$((SECONDS + 10))
-                while pid_alive "$pid" && [ $SECONDS -lt $end ]; do sleep 0.2; done
+                while pid_alive "$pid" && [ $SECONDS -lt $end ]; do sleep 0.1; done
             fi
-            if pid_alive "$pid"; then log "$name ($pid) still alive!"; rc=1; else log "stopped $name ($pid)"; fi
-        fi
-        rm -f "$DIR/pids/$name.pid"
+            if pid_alive "$pid"; then log "$name ($pid) still alive!"; rc=1; else log "stopped $name ($pid)"; rm -f "$DIR/pids/$name.pid"; fi
+        done
     done
     unlink_default_conf
     return $rc
