@@ -1,7 +1,9 @@
+import atexit
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -27,14 +29,28 @@ def run(cmd, cwd, check=True, timeout=900):
     return res
 
 
+_SNAPSHOT: list[Path] = []
+
+
+def _snapshot() -> Path:
+    """The working tree (committed or not) as it was at the first clone of this process, so
+    that every clone of one test run sees the same files even if the tree changes meanwhile."""
+    if not _SNAPSHOT:
+        ignore = shutil.ignore_patterns(".venv", "data", ".snakemake", "__pycache__", ".pytest_cache",
+                                        ".hypothesis", "*.partial", ".git", "logs", "*.egg-info")
+        dst = Path(tempfile.mkdtemp(prefix="hrlzoo-snapshot-")) / "tree"
+        shutil.copytree(ROOT, dst, ignore=ignore)
+        for sub in ("tmp", "cache"):
+            shutil.rmtree(dst / ".dvc" / sub, ignore_errors=True)
+        atexit.register(shutil.rmtree, dst.parent, True)
+        _SNAPSHOT.append(dst)
+    return _SNAPSHOT[0]
+
+
 def clone_worktree(dst: Path) -> Path:
-    """A fresh git repository holding the current working tree (committed and not): what a
-    clean clone of this state would be, without data/ or caches."""
-    ignore = shutil.ignore_patterns(".venv", "data", ".snakemake", "__pycache__", ".pytest_cache",
-                                    ".hypothesis", "*.partial", ".git", "logs", "*.egg-info")
-    shutil.copytree(ROOT, dst, ignore=ignore)
-    for sub in ("tmp", "cache"):
-        shutil.rmtree(dst / ".dvc" / sub, ignore_errors=True)
+    """A fresh git repository holding the working tree (committed and not): what a clean
+    clone of this state would be, without data/ or caches."""
+    shutil.copytree(_snapshot(), dst)
     run("git init -q -b main && git add -A && git -c user.name=test -c user.email=test@example.com "
         "commit -q -m snapshot", cwd=dst)
     return dst

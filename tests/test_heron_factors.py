@@ -105,7 +105,8 @@ def tiny(params: HeronParams) -> HeronParams:
     p.scale = "smoke"
     s = p.sizes["smoke"].pendulum
     s.total_steps, s.learning_starts, s.rm_refit_start, s.rm_refit_every = 300, 100, 100, 50
-    p.td3.hidden = p.reward_model.hidden = 64
+    s.hidden = p.reward_model.hidden = 64
+    p.sizes["smoke"].pendulum_x100 = copy.deepcopy(s)
     return p
 
 
@@ -133,3 +134,20 @@ def test_train_run_smoke_is_finite_and_deterministic(params, method):
     ev = evaluate_policy(p, "pendulum", a.actor_state, seed=123, episodes=1)
     assert math.isfinite(ev["return_true"]) and 0.0 <= ev["success_rate"] <= 1.0
     assert set(ev) >= {"factor_angle", "factor_velocity", "factor_torque", "episode_length"}
+
+
+def test_rescaled_factor_changes_heron_only_through_the_reward_models_input(params):
+    """HERON's labels ignore a factor's scale, so with a reward model that sees only the
+    observation (the robots code's input) a x100 factor gives a bit-identical run; with the
+    classic-control input (observation + raw factors) the runs differ. This is the diagnosis
+    of the scale-invariance claim in reports/heron/report.md."""
+    from stages.heron.method import train_run
+
+    p = tiny(params)
+    p.reward_model.inputs = "obs"
+    a, b = (train_run(p, task, "heron", seed=0, progress=False) for task in ("pendulum", "pendulum_x100"))
+    assert a.curve == b.curve and a.level_hist == b.level_hist
+    assert all(torch.equal(a.actor_state[k], b.actor_state[k]) for k in a.actor_state)
+    p.reward_model.inputs = "obs_factors"
+    c, d = (train_run(p, task, "heron", seed=0, progress=False) for task in ("pendulum", "pendulum_x100"))
+    assert not all(torch.equal(c.actor_state[k], d.actor_state[k]) for k in c.actor_state)

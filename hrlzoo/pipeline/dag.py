@@ -21,7 +21,6 @@ class StageSpec:
     param_values: dict = field(default_factory=dict)  # {"params/x.yaml": {"key": value}}
     threads: int = 1
     resources: dict = field(default_factory=dict)  # mem_mb, runtime (minutes), gpu
-    terminal: bool = False  # no other stage consumes its outputs
 
     @property
     def rule(self) -> str:
@@ -46,7 +45,6 @@ def dvc_stages(root: str | Path = ".") -> list[StageSpec]:
     specs: list[StageSpec] = []
     with Repo(str(root)) as repo:
         stages = [s for s in repo.index.stages if getattr(s, "cmd", None)]
-        consumed: set[str] = set()
         for st in stages:
             deps, params = [], {}
             for d in st.deps:
@@ -54,7 +52,6 @@ def dvc_stages(root: str | Path = ".") -> list[StageSpec]:
                     params[d.def_path] = _param_values(d)
                 else:
                     deps.append(d.def_path)
-            consumed.update(deps)
             meta = (st.meta or {}).get("snakemake", {}) or {}
             resources = {k: meta[k] for k in ("mem_mb", "runtime") if k in meta}
             if meta.get("gpu"):
@@ -68,15 +65,7 @@ def dvc_stages(root: str | Path = ".") -> list[StageSpec]:
                 threads=int(meta.get("threads", 1)),
                 resources=resources,
             ))
-    for s in specs:
-        s.terminal = not any(_covers(c, o) for o in s.outs for c in consumed)
     return specs
-
-
-def _covers(dep: str, out: str) -> bool:
-    """True when a dependency path is the output or lies inside / above it."""
-    d, o = Path(dep), Path(out)
-    return d == o or o in d.parents or d in o.parents
 
 
 def dvc_edges(root: str | Path = ".") -> set[tuple[str, str]]:
