@@ -62,6 +62,12 @@ def set_param(repo: Path, paper: str, key: str, value: str) -> None:
     p.write_text(re.sub(rf"^{key}:\s*[^#\n]*", f"{key}: {value}  ", p.read_text(), count=1, flags=re.M))
 
 
-@pytest.fixture
-def repo_copy(tmp_path):
-    return clone_worktree(tmp_path / "repo")
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tests run tiny networks in-process: extra intra-op threads only add contention."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

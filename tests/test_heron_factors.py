@@ -19,15 +19,6 @@ from stages.heron.params import HeronParams
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: extra intra-op threads only add contention (much slower on a busy box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def params() -> HeronParams:
     return load_params("heron", HeronParams, root=ROOT)

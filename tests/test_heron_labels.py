@@ -14,15 +14,6 @@ from stages.heron.labels import (bradley_terry_loss, flat_sum_labels, hierarchic
                                  level_histogram, margins)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: extra intra-op threads only add contention (much slower on a busy box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def T(rows):
     return torch.tensor(rows, dtype=torch.float64)
 

@@ -10,15 +10,6 @@ from hrlzoo.algos.replay import Batch, ReplayBuffer
 from hrlzoo.algos.td3 import TD3, actor_from_state, td_target
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: extra intra-op threads only add contention (much slower on a busy box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def filled_buffer(n=512, seed=0, obs_dim=3, act_dim=1):
     rng = np.random.default_rng(seed)
     rb = ReplayBuffer(n, obs_dim, act_dim)

@@ -341,7 +341,8 @@ def write_report_md(path: str | os.PathLike, *, title: str,
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (5.0, 3.5)):
-    """(fig, axes 2-D array): a matplotlib Figure outside pyplot (no global state, no GUI)."""
+    """(fig, axes 2-D array): a matplotlib Figure outside pyplot (no global state, no GUI);
+    `size` is one panel's (width, height) in inches."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
@@ -440,7 +441,10 @@ def plot_curves(df: pl.DataFrame, x: str, y: str, group: str, facet: str | None 
         ax.grid(alpha=0.3)
     for k in range(len(facets), nr * nc):
         axes[k // nc][k % nc].set_visible(False)
-    axes[0][0].legend(fontsize=8)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colors[j % len(colors)], lw=1.5, label=str(g)) for j, g in enumerate(groups)]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8, title=group)
     note = f"mean over seeds; band: {BANDS[band]}" if band != "none" else "mean over seeds"
     fig.suptitle(f"{title}\n{note}" if title else note, fontsize=11)
     if path is not None:

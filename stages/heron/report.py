@@ -126,7 +126,7 @@ def figures(ctx: Stage, table, curves, levels, folder: Path) -> list[str]:
                 path=folder / "training_curves.png", title="HERON: true return of training episodes",
                 xlabel="environment step", ylabel="true episode return")
     tasks = table["task"].unique().sort().to_list()
-    fig, axes = new_figure(1, len(tasks), size=(4.2 * len(tasks), 3.6))
+    fig, axes = new_figure(1, len(tasks), size=(4.2, 3.6))
     for ax, task in zip(axes[0], tasks):
         part = table.filter(pl.col("task") == task)
         methods = [m for m in METHOD_ORDER if m in part["method"].to_list()]
