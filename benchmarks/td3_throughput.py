@@ -25,9 +25,9 @@ def ours(steps: int, learning_starts: int, hidden: int) -> float:
 
     p = load_params("heron", HeronParams)
     p.sizes["cpu"].pendulum = dataclasses.replace(
-        p.sizes["cpu"].pendulum, total_steps=steps, learning_starts=learning_starts, eval_episodes=1)
+        p.sizes["cpu"].pendulum, total_steps=steps, learning_starts=learning_starts, eval_episodes=1,
+        hidden=hidden, batch_size=256)
     p.scale = "cpu"
-    p.td3.hidden = hidden
     t = time.perf_counter()
     train_run(p, "pendulum", "true_reward", seed=0, device=torch.device("cpu"), progress=False)
     return steps / (time.perf_counter() - t)
