@@ -142,3 +142,18 @@ def test_rescaled_factor_changes_heron_only_through_the_reward_models_input(para
     p.reward_model.inputs = "obs_factors"
     c, d = (train_run(p, task, "heron", seed=0, progress=False) for task in ("pendulum", "pendulum_x100"))
     assert not all(torch.equal(c.actor_state[k], d.actor_state[k]) for k in c.actor_state)
+
+
+def test_goal_on_timeout_marks_a_time_limit_end_as_goal(params):
+    """The official rm_mountain.py's goal factor is `done`, which the time limit also sets."""
+    for flag, expected in ((False, 0.0), (True, 1.0)):
+        task = copy.deepcopy(params.tasks["mountaincar"])
+        task.goal_on_timeout = flag
+        env = make_env(task, seed=0)
+        env.reset(seed=0)
+        while True:  # doing nothing never reaches the flag: the episode ends by the time limit
+            _, _, terminated, truncated, info = env.step(np.zeros(1, dtype=np.float32))
+            if terminated or truncated:
+                break
+            assert info["factors"][0] == 0.0
+        assert truncated and not terminated and info["factors"][0] == expected

@@ -31,7 +31,7 @@ def edit(path: Path, old: str, new: str) -> None:
 def test_committed_params_are_valid():
     p = load_params("heron", HeronParams, root=ROOT)
     assert p.scale in ("smoke", "cpu", "paper")
-    assert set(p.tasks) == {"pendulum", "pendulum_x100", "mountaincar"}
+    assert set(p.tasks) == {"pendulum", "pendulum_x100", "mountaincar", "mountaincar_official"}
     assert p.sizes["paper"].pendulum.total_steps == 50_000  # official ddpg_rm.py default
 
 

@@ -12,7 +12,8 @@ MountainCarContinuous-v0 (rm_mountain.py: `reward_info = [dones, actions[:, 0] *
     env reward = 100 z_1 - 0.1 a^2
 Deviation: the official code uses the vector env's `done`, which in the old gym also fires when
 the 999-step time limit truncates an episode (so a failed episode's last step counts as a
-"goal"); we use `terminated` only, i.e. the car really reached the flag.
+"goal"); we use `terminated` only, i.e. the car really reached the flag. The task knob
+`goal_on_timeout: true` restores the official behaviour (goal = terminated or truncated).
 
 `factor_scale` (the scale-invariance experiment) multiplies each factor before anything sees
 it: `info["factors"]` is the scaled vector that labels, reward-model inputs and the linear
@@ -38,17 +39,17 @@ def _angle_normalize(x: float) -> float:
     return ((x + np.pi) % (2 * np.pi)) - np.pi
 
 
-def _pendulum_factors(env: gym.Env, action, terminated: bool, state_before) -> np.ndarray:
+def _pendulum_factors(env: gym.Env, action, goal: bool, state_before) -> np.ndarray:
     th, thdot = state_before
     u = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0],
                       -env.unwrapped.max_torque, env.unwrapped.max_torque))
     return np.array([_angle_normalize(th) ** 2, thdot ** 2, u ** 2], dtype=np.float64)
 
 
-def _mountaincar_factors(env: gym.Env, action, terminated: bool, state_before) -> np.ndarray:
+def _mountaincar_factors(env: gym.Env, action, goal: bool, state_before) -> np.ndarray:
     u = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0],
                       env.unwrapped.min_action, env.unwrapped.max_action))
-    return np.array([float(terminated), u ** 2], dtype=np.float64)
+    return np.array([float(goal), u ** 2], dtype=np.float64)
 
 
 _FACTOR_FNS = {"Pendulum-v1": _pendulum_factors, "MountainCarContinuous-v0": _mountaincar_factors}
@@ -59,10 +60,11 @@ class FactorWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     The observation, action space and reward are the wrapped env's own."""
 
-    def __init__(self, env: gym.Env, scale: Sequence[float] | None = None):
+    def __init__(self, env: gym.Env, scale: Sequence[float] | None = None, goal_on_timeout: bool = False):
         # recorded so that gymnasium can rebuild the wrapped env from its spec (check_env does)
         gym.utils.RecordConstructorArgs.__init__(
-            self, scale=None if scale is None else [float(c) for c in scale])
+            self, scale=None if scale is None else [float(c) for c in scale], goal_on_timeout=goal_on_timeout)
+        self.goal_on_timeout = goal_on_timeout
         gym.Wrapper.__init__(self, env)
         env_id = env.spec.id if env.spec is not None else None
         if env_id not in _FACTOR_FNS:
@@ -77,7 +79,8 @@ class FactorWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def step(self, action):
         state_before = np.array(self.env.unwrapped.state, dtype=np.float64)  # copy: step replaces it
         obs, reward, terminated, truncated, info = self.env.step(action)
-        z = self._factors(self.env, action, terminated, state_before)
+        goal = terminated or (self.goal_on_timeout and truncated)
+        z = self._factors(self.env, action, goal, state_before)
         info = dict(info)
         info["factors_unscaled"] = z
         info["factors"] = z * self.scale
@@ -93,7 +96,7 @@ def make_env(task, seed: int | None = None) -> FactorWrapper:
     expected = FACTOR_NAMES.get(task.env_id)
     if expected is not None and tuple(task.factors) != expected:
         raise ValueError(f"factors of {task.env_id}: expected {list(expected)}, got {list(task.factors)}")
-    env = FactorWrapper(env, task.factor_scale)
+    env = FactorWrapper(env, task.factor_scale, goal_on_timeout=task.goal_on_timeout)
     if seed is not None:
         env.action_space.seed(seed)
         env.observation_space.seed(seed)

@@ -29,6 +29,8 @@ class TaskParams:
                                      help="multiplier on each factor before anything sees it (scale-invariance test)")
     misweighted: list[float] = knob(factory=list, ge=0,
                                     help="weights of the mis-weighted linear sum r = sum_k sign_k w_k z_k")
+    goal_on_timeout: bool = knob(False, help="MountainCar: the goal factor also fires when the time limit ends an "
+                                 "episode, as the official rm_mountain.py's `dones` do (false: only the real flag)")
     beta: float = knob(0.5, gt=0, le=1, help="heuristic reward r = sum_l sign beta^l z_(ranking[l]) (paper: 0.5)")
     td3_lr: float = knob(1e-3, gt=0, help="actor/critic Adam lr (official: 5e-4 Pendulum, 1e-3 MountainCar)")
     rm_lr: float = knob(1e-3, gt=0, help="reward-model Adam lr (official: 1e-4 Pendulum, 1e-3 MountainCar)")
@@ -83,6 +85,7 @@ class ScaleSizes:
     pendulum: TaskSizes = knob(factory=TaskSizes, help="sizes of the pendulum task")
     pendulum_x100: TaskSizes = knob(factory=TaskSizes, help="sizes of the pendulum task with a rescaled factor")
     mountaincar: TaskSizes = knob(factory=TaskSizes, help="sizes of the mountain-car task")
+    mountaincar_official: TaskSizes = knob(factory=TaskSizes, help="sizes of mountain car with the official goal factor")
 
 
 @dataclass

@@ -28,7 +28,8 @@ DEVIATIONS = [
     "ddpg_rm.py; MountainCar keeps the official 15k/5k. `scale: paper` restores the official sizes.",
     "MountainCar's success factor is gymnasium's `terminated` (the flag reached). The official "
     "rm_mountain.py uses the vector env's `dones`, which in old gym also fire on the 999-step "
-    "time limit, so timeouts counted as successes there.",
+    "time limit, so timeouts counted as successes there; the task `mountaincar_official` "
+    "(`goal_on_timeout: true`) runs HERON with that factor too.",
     "Environments: gymnasium 1.x Pendulum-v1 / MountainCarContinuous-v0 with a wrapper that "
     "computes the factors, instead of the repository's patched gym 0.2x.",
     "Baselines: the mis-weighted linear sum (equal weights) and the flat-sum Bradley-Terry "
@@ -50,8 +51,8 @@ DIAGNOSIS = """What the numbers say about the claims that did not reproduce in t
   prefers doing nothing - the same pull as the true reward's action penalty. HERON then cannot
   beat TD3 on the true reward: both need exploration to find the flag first. In the official
   rm_mountain.py the flag factor is the vector env's `dones`, which also fires at the 999-step
-  time limit, so there the top level rewards whatever state ends an episode; we use the real
-  flag (see Deviations).
+  time limit, so there the top level rewards whatever state ends an episode; the
+  `mountaincar_official` run uses that factor (claim `mountaincar_official_heron_vs_true`).
 - **Scale invariance of the return.** The labels are unchanged (agreement 1.0 above), but the
   official classic-control reward model takes the raw factors as input beside the observation,
   so multiplying the velocity factor by 100 multiplies one input column by 100 and changes
@@ -230,7 +231,9 @@ def body(ctx: Stage) -> None:
              "`true_reward` (the environment's reward), `misweighted` (equal-weight signed sum of "
              "the factors), `heuristic` (β-weighted sum in the importance order, β = 0.5), `rlhf` "
              "(Bradley–Terry on flat-sum preferences), `heron` (Bradley–Terry on the decision-tree "
-             "labels). `pendulum_x100` is Pendulum with the velocity factor multiplied by 100. Every "
+             "labels). `pendulum_x100` is Pendulum with the velocity factor multiplied by 100; "
+             "`mountaincar_official` is MountainCar with the official goal factor (time-limit ends "
+             "count as the goal; evaluation still counts only the real flag). Every "
              "number is the mean over seeds with its 95% bootstrap CI; each seed's value is the "
              "mean over its evaluation episodes of the final deterministic policy.")
     main_rows = summary.filter(pl.col("metric").is_in(["return_true", "success_rate"]))
