@@ -35,6 +35,13 @@ DEVIATIONS = [
     "Baselines: the mis-weighted linear sum (equal weights) and the flat-sum Bradley-Terry "
     "model ('rlhf', from robots/.../heron.py RLHFRewardModel) are run on the classic-control "
     "tasks, where the official scripts run only HERON, the heuristic and the true reward.",
+    "Heuristic baseline: the β-weighted reward is used from the first step; the official "
+    "--heuristic switches it on after step 1000 and stores the untrained reward model's output before.",
+    "Flat-sum ('rlhf') labels use the signed sum of the factors and discard ties; the robots "
+    "code's RLHFRewardModel sums without signs and, on a tie, re-adds the previous pair's loss.",
+    "Reward-model details: `-logsigmoid` for `-log(sigmoid)` (same value, stable); labels in "
+    "float64; the optional output normalisation (`normalize`, off as in the official scripts) "
+    "takes its mean/std from the raw outputs; margins over a buffer of fewer than 2 rows are 0.",
     "Evaluation: the final deterministic policy on the true reward "
     "(`eval_episodes` per seed, seeds 10000+k), where the official scripts log training-episode "
     "returns.",
