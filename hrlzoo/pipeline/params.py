@@ -118,10 +118,3 @@ def load_params(paper: str, schema: type[T], root: str | os.PathLike | None = No
     if problems:
         raise ParamsError(f"{path}: {problems[0]}")
     return obj
-
-
-def sized(sizes: dict[str, T], scale: str) -> T:
-    """The sizes for `scale` from a `{smoke, cpu, paper}` mapping."""
-    if scale not in sizes:
-        raise ParamsError(f"sizes has no entry for scale '{scale}'")
-    return sizes[scale]
