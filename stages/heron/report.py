@@ -83,7 +83,7 @@ def evaluation_table(ctx: Stage):
     run_dirs = [RUNS / r for r in ctx.args.runs]
     bar = ctx.progress(len(run_dirs) * len(p.seeds), "evaluate", unit="policy")
     for d in run_dirs:
-        task, method = d.name.rsplit("-", 1)
+        task, method = split_run(d.name)
         for seed in p.seeds:
             ckpt = load_pt(d / f"seed{seed}.pt")
             m = evaluate_policy(p, task, ckpt["actor"], EVAL_SEED + seed,
@@ -94,20 +94,28 @@ def evaluation_table(ctx: Stage):
     return pl.DataFrame(rows)
 
 
-def training_curves(p: HeronParams, runs: list[str]):
-    """Training-episode true returns binned on a step grid: task, method, seed, step, return_true."""
+def split_run(run: str) -> tuple[str, str]:
+    """'pendulum_x100-heron' -> ('pendulum_x100', 'heron')."""
+    task, _, method = run.rpartition("-")
+    return task, method
+
+
+def read_curves(runs: list[str]):
+    """Every run's training episodes in one table (read once): task, method, seed, step, ..."""
     import polars as pl
 
-    parts = []
-    for d in (RUNS / r for r in runs):
-        task, method = d.name.rsplit("-", 1)
-        every = task_sizes(p, task).curve_every
-        c = pl.read_parquet(d / "curve.parquet")
-        parts.append(c.with_columns(step=((pl.col("step") + every - 1) // every) * every)
-                     .group_by("seed", "step").agg(pl.col("return_true").mean())
-                     .with_columns(task=pl.lit(task), method=pl.lit(method)))
-    return pl.concat(parts).select("task", "method", "seed", "step", "return_true").sort(
-        "task", "method", "seed", "step")
+    return pl.concat([pl.read_parquet(RUNS / r / "curve.parquet").with_columns(
+        task=pl.lit(split_run(r)[0]), method=pl.lit(split_run(r)[1])) for r in runs])
+
+
+def training_curves(p: HeronParams, episodes):
+    """Training-episode true returns binned on each task's step grid: task, method, seed, step, return_true."""
+    import polars as pl
+
+    every = pl.col("task").replace_strict({t: task_sizes(p, t).curve_every for t in p.tasks})
+    return (episodes.with_columns(step=((pl.col("step") + every - 1) // every) * every)
+            .group_by("task", "method", "seed", "step").agg(pl.col("return_true").mean())
+            .sort("task", "method", "seed", "step"))
 
 
 def write_curve_csvs(curves, folder: Path) -> None:
@@ -165,25 +173,23 @@ def figures(ctx: Stage, table, curves, levels, folder: Path) -> list[str]:
     return ["training_curves.png", "final_returns.png", "label_levels.png"]
 
 
-def training_diagnostics(p: HeronParams, runs: list[str]):
+def training_diagnostics(p: HeronParams, runs: list[str], episodes):
     """Per run: training episodes that reached MountainCar's flag (true return > 0 there, as
     the flag pays +100) and the fraction of training-time preference pairs per deciding level."""
     import polars as pl
 
-    reached, levels = [], []
+    mountaincar = [t for t, tp in p.tasks.items() if tp.env_id.startswith("MountainCar")]
+    reached = (episodes.filter(pl.col("task").is_in(mountaincar)).group_by("task", "method", maintain_order=True)
+               .agg(episodes=pl.len(), reached_goal=(pl.col("return_true") > 0).sum()))
+    levels = []
     for r in runs:
-        task, method = r.rsplit("-", 1)
-        c = pl.read_parquet(RUNS / r / "curve.parquet")
-        if p.tasks[task].env_id.startswith("MountainCar"):
-            reached.append({"task": task, "method": method, "episodes": c.height,
-                            "reached_goal": int((c["return_true"] > 0).sum())})
         lv = pl.read_parquet(RUNS / r / "levels.parquet")
         if lv.height:
             tot = lv.group_by("level").agg(pl.col("pairs").sum()).sort("level")
             n = tot["pairs"].sum()
             levels.append({"run": r, **{f"level {k}" if k != "undecided" else k: round(v / n, 4)
                                         for k, v in tot.iter_rows()}, "pairs": n})
-    return pl.DataFrame(reached), pl.DataFrame(levels)
+    return reached, pl.DataFrame(levels)
 
 
 def factor_groups(p: HeronParams) -> list[tuple[list[str], list[str]]]:
@@ -218,8 +224,9 @@ def body(ctx: Stage) -> None:
         {m: i for i, m in enumerate(METHOD_ORDER)}, default=99), pl.col("metric"))
     inv_summary = summarise(agreement, by=["task", "method"], metrics=["agreement"])
 
-    curves = training_curves(p, ctx.args.runs)
-    reached, train_levels = training_diagnostics(p, ctx.args.runs)
+    episodes = read_curves(ctx.args.runs)
+    curves = training_curves(p, episodes)
+    reached, train_levels = training_diagnostics(p, ctx.args.runs, episodes)
     write_curve_csvs(curves, ctx.out(OUT / "curves"))
     figs = figures(ctx, table, curves, levels, ctx.out(OUT / "figures"))
 
@@ -280,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def validate(args, p):
         for r in args.runs:
-            task, _, method = r.rpartition("-")
+            task, method = split_run(r)
             if task not in p.tasks or method not in METHODS:
                 return f"run '{r}': expected <task>-<method> with a task of params/heron.yaml"
         return None
