@@ -56,6 +56,12 @@ def clone_worktree(dst: Path) -> Path:
     return dst
 
 
+def smoke_everywhere(repo: Path) -> None:
+    """Every paper of `repo` at `scale: smoke`."""
+    for params in sorted((repo / "params").glob("*.yaml")):
+        set_param(repo, params.stem, "scale", "smoke")
+
+
 def set_param(repo: Path, paper: str, key: str, value: str) -> None:
     """Rewrite a top-level `key: value` line of params/<paper>.yaml, keeping its comment."""
     p = repo / "params" / f"{paper}.yaml"

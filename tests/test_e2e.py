@@ -1,6 +1,7 @@
-"""End to end, from a clean clone: HERON's smoke-scale DAG through `dvc repro`, the same DAG
-through `snakemake --cores 2` and through a real SLURM cluster (same bytes, then `dvc commit -f`
-leaves `dvc status` clean), and a parameter change that reruns only the stages that depend on it."""
+"""End to end, from a clean clone, every paper at `smoke` scale: the whole DAG through
+`dvc repro`, the same DAG through `snakemake --cores 2` and through a real SLURM cluster (same
+bytes, then `dvc commit -f` leaves `dvc status` clean), and parameter changes that rerun only
+the stages that depend on them."""
 
 import hashlib
 import importlib.util
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, clone_worktree, run, set_param
+from conftest import ROOT, clone_worktree, run, set_param, smoke_everywhere
 from hrlzoo.pipeline.dag import dvc_stages
 
 pytestmark = pytest.mark.e2e
@@ -35,34 +36,39 @@ def outputs(repo: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def dvc_repo(tmp_path_factory):
     repo = clone_worktree(tmp_path_factory.mktemp("dvc") / "repo")
-    set_param(repo, "heron", "scale", "smoke")
-    run("dvc repro heron_report summary", cwd=repo)
+    smoke_everywhere(repo)
+    run("dvc repro", cwd=repo, timeout=1500)
     run("git add -A && git -c user.name=t -c user.email=t@e commit -q -m smoke-results", cwd=repo)
     return repo
 
 
-def test_dvc_repro_writes_report_with_a_verdict_for_every_claim(dvc_repo):
+PAPERS = sorted(p.parent.name for p in (ROOT / "stages").glob("*/claims.yaml"))
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_dvc_repro_writes_report_with_a_verdict_for_every_claim(dvc_repo, paper):
     import yaml
 
-    claims = yaml.safe_load((dvc_repo / "stages/heron/claims.yaml").read_text())
-    metrics = json.loads((dvc_repo / "reports/heron/metrics.json").read_text())
+    claims = yaml.safe_load((dvc_repo / f"stages/{paper}/claims.yaml").read_text())
+    metrics = json.loads((dvc_repo / f"reports/{paper}/metrics.json").read_text())
+    assert metrics["scale"] == "smoke"
     assert set(metrics["claims"]) == {c["id"] for c in claims}
     for c in metrics["claims"].values():
         assert c["verdict"] in ("reproduced", "not reproduced", "inconclusive")
-    report = (dvc_repo / "reports/heron/report.md").read_text()
+    report = (dvc_repo / f"reports/{paper}/report.md").read_text()
     for c in claims:
         assert c["id"] in report
     assert "Deviations" in report
-    assert list((dvc_repo / "reports/heron/figures").glob("*.png"))
-    assert "heron" in (dvc_repo / "reports/README.md").read_text()
+    assert list((dvc_repo / f"reports/{paper}/figures").glob("*.png"))
+    assert paper in (dvc_repo / "reports/README.md").read_text()
     status = run("dvc status", cwd=dvc_repo).stdout
     assert "up to date" in status, status
 
 
 def test_snakemake_gives_the_same_bytes_and_dvc_commit_is_clean(dvc_repo, tmp_path):
     repo = clone_worktree(tmp_path / "repo")
-    set_param(repo, "heron", "scale", "smoke")
-    run("snakemake --cores 2", cwd=repo)
+    smoke_everywhere(repo)
+    run("snakemake --cores 2", cwd=repo, timeout=1500)
     for out in outputs(dvc_repo):
         assert digest_tree(repo, out) == digest_tree(dvc_repo, out), out
     run("dvc commit -f", cwd=repo)
@@ -88,13 +94,13 @@ def load_cluster_helper():
 
 
 @pytest.mark.slurm
-def test_readme_slurm_commands_run_heron_on_a_real_cluster(dvc_repo, tmp_path):
+def test_readme_slurm_commands_run_the_dag_on_a_real_cluster(dvc_repo, tmp_path):
     cluster = load_cluster_helper()
     ok, why = cluster.can_run_cluster()
     if not ok:
         pytest.skip(why)
     repo = clone_worktree(tmp_path / "repo")
-    set_param(repo, "heron", "scale", "smoke")
+    smoke_everywhere(repo)
     # one stage asks for a GPU, to see the request reach sbatch and the fake GPU node accept it
     dvcyaml = repo / "dvc.yaml"
     text = dvcyaml.read_text()
@@ -134,7 +140,7 @@ def test_param_change_reruns_only_downstream_and_metrics_diff_shows_it(dvc_repo)
     changed = set(re.findall(r"^(\S+):\s*$", status, flags=re.M))
     assert changed, status
     assert all(s.startswith("heron_train_prefs@") for s in changed), changed
-    out = run("dvc repro heron_report summary", cwd=repo).stdout
+    out = run("dvc repro", cwd=repo).stdout
     ran = set(re.findall(r"Running stage '([^']+)'", out))
     assert {s for s in ran if s.startswith("heron_train")} == changed
     assert not any(s.startswith("heron_train_reward") or s == "heron_labels" for s in ran)
@@ -142,3 +148,20 @@ def test_param_change_reruns_only_downstream_and_metrics_diff_shows_it(dvc_repo)
     changed_rows = [line for line in diff.splitlines() if line.startswith("reports/heron/metrics.json")]
     assert any(".rlhf." in r or ".heron." in r for r in changed_rows), diff
     assert not any(".true_reward." in r or ".misweighted." in r for r in changed_rows), diff
+
+
+def test_a_high_level_param_reruns_only_the_high_levels_of_ota(dvc_repo):
+    """`agent.high_alpha` reaches the high-level actors, their evaluation and the report, and
+    nothing upstream: the values, the low actors and the datasets stay cached."""
+    repo = dvc_repo
+    p = repo / "params/ota.yaml"
+    text = p.read_text()
+    assert text.count("  high_alpha: 3.0") == 1
+    p.write_text(text.replace("  high_alpha: 3.0", "  high_alpha: 1.0"))
+    status = run("dvc status", cwd=repo).stdout
+    changed = set(re.findall(r"^(\S+):\s*$", status, flags=re.M))
+    assert changed and all(s.startswith(("ota_high_hiql@", "ota_high_ota@")) for s in changed), changed
+    out = run("dvc repro", cwd=repo).stdout
+    ran = set(re.findall(r"Running stage '([^']+)'", out))
+    assert changed <= ran
+    assert all(s.startswith(("ota_high_", "ota_evaluate", "ota_report", "summary")) for s in ran), ran
