@@ -129,7 +129,8 @@ def quiet_lightning() -> None:
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for msg in (".*does not have many workers.*", ".*GPU available but not used.*",
-                ".*is smaller than the logging interval.*", ".*`srun` command is available.*"):
+                ".*is smaller than the logging interval.*", ".*`srun` command is available.*",
+                r".*isinstance\(treespec, LeafSpec\).*"):
         warnings.filterwarnings("ignore", message=msg)
 
 

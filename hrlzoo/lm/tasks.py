@@ -3,9 +3,9 @@ solutions in several styles and templates, and an exact verifier.
 
     spec = ADDSUB_LEVELS[3]                                  # 4 numbers x 3 digits, + and -
     probs = make_problems(spec, n=100, seed=0)               # deterministic from the seed
-    p = probs[0]; p.expr, p.answer                           # "512+388-97-406", 397
-    direct_prompt(p, budget=64)                              # "Q:512+388-97-406<think><b64>"
-    solution(p, "standard")                                  # "c0 2+8-7-6+0=-3 w7 k-1;...</think>#### 397"
+    p = probs[0]; p.expr, p.answer                           # "684+921+553-645", 1513
+    direct_prompt(p, budget=64)                              # "Q:684+921+553-645<think><b64>"
+    solution(p, "standard")                                  # "c0 4+1+3-5+0=3 w3 k0;...</think>#### 1513"
     verify(solution(p, "verbose", rng), p.answer).correct    # True
 
 Text layout (every piece is a string; `hrlzoo.lm.tokenizer` turns markers into single tokens):
@@ -38,7 +38,7 @@ Cog-Rethinker templates (spec_B 6.5; the prompts are our reading, the paper's ar
   one-op-per-line text, the target of Cog-Rethinker's SFT term.
 
 Verifier: `parse_answer` reads the integer after the last `####`, which must close the text
-(`-?(0|[1-9][0-9]*)`, nothing after it), and by default needs `</think>` before it. Anything
+(`0|-?[1-9][0-9]*`, nothing after it), and by default needs `</think>` before it. Anything
 else is malformed (None). `correctness_reward` is the 0/1 reward callable.
 """
 
@@ -180,11 +180,12 @@ def op_steps(problem: Problem, perturb: tuple[int, int] | None = None) -> list[O
 
 @dataclass(frozen=True)
 class ColumnStep:
-    """Column `index` of the signed column sum: `terms` (signed digits) + `carry_in` = value;
+    """Column `index` of the signed column sum: sum_j signs[j] * digits[j] + carry_in = value;
     written digit value mod 10, carry out floor(value / 10)."""
 
     index: int
-    terms: tuple[int, ...]
+    digits: tuple[int, ...]
+    signs: tuple[int, ...]
     carry_in: int
     value: int
 
@@ -206,11 +207,11 @@ def column_steps(problem: Problem, perturb: tuple[int, int] | None = None) -> li
     n_cols = max(len(str(x)) for x in problem.operands)
     steps, carry = [], 0
     for i in range(n_cols):
-        terms = tuple(s * ((x // 10 ** i) % 10) for s, x in zip(signs, problem.operands))
-        v = sum(terms) + carry
+        digits = tuple((x // 10 ** i) % 10 for x in problem.operands)
+        v = sum(s * d for s, d in zip(signs, digits)) + carry
         if perturb is not None and perturb[0] == i:
             v += perturb[1]
-        steps.append(ColumnStep(i, terms, carry, v))
+        steps.append(ColumnStep(i, digits, signs, carry, v))
         carry = v // 10
     return steps
 
@@ -220,7 +221,8 @@ def _signed(x: int) -> str:
 
 
 def _column_line(s: ColumnStep) -> str:
-    terms = str(s.terms[0]) + "".join(_signed(t) for t in s.terms[1:])
+    terms = str(s.digits[0]) + "".join(("+" if g > 0 else "-") + str(d)
+                                       for g, d in zip(s.signs[1:], s.digits[1:]))
     return f"c{s.index} {terms}{_signed(s.carry_in)}={s.value} w{s.digit} k{s.carry}"
 
 
@@ -366,7 +368,7 @@ def rewrite_to_direct(text: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------------- verifier
-_ANSWER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_ANSWER = re.compile(r"0|-?[1-9][0-9]*")
 
 
 @dataclass(frozen=True)
