@@ -68,7 +68,9 @@ class GRPOConfig:
     std_normalize: bool = True       # divide advantages by the group std (False: Dr. GRPO)
     adv_eps: float = 1e-6            # eps in (R - mean) / (std + eps)
     epochs: int = 1                  # passes over the step's rollouts (PPO epochs)
-    minibatches: int = 1             # optimizer steps per epoch (groups split evenly)
+    minibatches: int = 1             # optimizer steps per epoch (rows split evenly)
+    microbatch_rows: int = 32        # rows per forward/backward, grouped by length and trimmed
+                                     # of padding (exact: gradients accumulate); 0 = all at once
     lr: float = 1e-4                 # AdamW learning rate
     weight_decay: float = 0.0        # AdamW weight decay
     betas: tuple[float, float] = (0.9, 0.999)
@@ -201,24 +203,35 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     return torch.exp(d) - d - 1.0
 
 
-def aggregate(token_loss: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
-    """"token-mean": sum over all real tokens / their number (DAPO Eq. 12);
-    "seq-mean-token-mean": mean over each sequence's tokens, then over sequences (GRPO Eq. 3)."""
-    m = mask.to(token_loss.dtype)
+def token_weights(mask: torch.Tensor, how: str) -> torch.Tensor:
+    """Weights w [B, N] with aggregate = sum_i,t w_i,t l_i,t:
+    "token-mean": w = 1 / (number of real tokens in the batch) (DAPO Eq. 12);
+    "seq-mean-token-mean": w = 1 / (|o_i| * number of non-empty rows) (GRPO Eq. 3).
+    As plain weights they let a minibatch be split into microbatches exactly."""
+    m = mask.float()
     if how == "token-mean":
-        return (token_loss * m).sum() / m.sum().clamp(min=1)
+        return m / m.sum().clamp(min=1)
     if how == "seq-mean-token-mean":
-        per_seq = (token_loss * m).sum(1) / m.sum(1).clamp(min=1)
-        return per_seq[mask.any(1)].mean()
+        n = m.sum(1, keepdim=True)
+        return m / n.clamp(min=1) / (n > 0).sum().clamp(min=1)
     raise ValueError(f"unknown aggregation {how!r}")
 
 
+def aggregate(token_loss: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
+    """The loss of a batch from per-token losses: sum of `token_weights(mask, how)` * loss."""
+    return (token_loss * token_weights(mask, how).to(token_loss.dtype)).sum()
+
+
 def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor,
-                cfg: GRPOConfig, ref_logp: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+                cfg: GRPOConfig, ref_logp: torch.Tensor | None = None,
+                weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """The aggregated objective of one (mini)batch: clipped policy-gradient loss plus
-    kl_coef * k3 KL. logp/old_logp/ref_logp/mask: [B, N]; adv: [B] or [B, N]."""
+    kl_coef * k3 KL. logp/old_logp/ref_logp/mask: [B, N]; adv: [B] or [B, N]. `weights`
+    (default `token_weights(mask, cfg.loss_agg)`) are given when this is one microbatch of a
+    larger minibatch: the returned loss and statistics are then that microbatch's share."""
     if adv.dim() == 1:
         adv = adv[:, None].expand_as(logp)
+    w = token_weights(mask, cfg.loss_agg) if weights is None else weights
     tok, clipped = clipped_token_loss(logp, old_logp, adv, eps_low=cfg.eps_low, eps_high=cfg.eps_high,
                                       dual_clip=cfg.dual_clip)
     stats = {}
@@ -227,11 +240,9 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, m
             raise ValueError("kl_coef > 0 needs reference log-probs")
         kl = k3_kl(logp, ref_logp)
         tok = tok + cfg.kl_coef * kl
-        stats["kl"] = aggregate(kl.detach(), mask, cfg.loss_agg).item()
-    loss = aggregate(tok, mask, cfg.loss_agg)
-    m = mask.float()
-    stats["clipfrac"] = ((clipped.float() * m).sum() / m.sum().clamp(min=1)).item()
-    return loss, stats
+        stats["kl"] = (kl.detach() * w).sum().item()
+    stats["clipfrac"] = (clipped.float() * w).sum().item()
+    return (tok * w).sum(), stats
 
 
 # ------------------------------------------------------------------------------ the loop
@@ -251,13 +262,23 @@ def rollout_groups(model, items: Sequence, cfg: GRPOConfig, *, prompt_fn: Callab
     return GroupBatch(list(items), roll, rewards, samples, G)
 
 
+def microbatches(lengths: torch.Tensor, rows: int) -> list[torch.Tensor]:
+    """Row indices in chunks of about `rows`, sorted by length so that each chunk, trimmed of
+    the columns that are padding in all its rows, carries little padding."""
+    order = torch.argsort(lengths, stable=True)
+    n = 1 if rows <= 0 else max(1, -(-len(order) // rows))
+    return list(order.chunk(n))
+
+
 def ppo_update(model, opt: torch.optim.Optimizer, batch: GroupBatch, adv: torch.Tensor,
                cfg: GRPOConfig, *, ref_model=None, generator: torch.Generator | None = None,
                extra_loss: Callable[[], torch.Tensor] | None = None) -> dict:
     """`cfg.epochs` passes of `cfg.minibatches` optimizer steps each over the batch's rows,
     maximising the clipped objective against the log-probs of the sampling policy.
-    adv: [n_groups, G] (or [n_groups, G, N] per token). `extra_loss()` (e.g. lambda * L_SFT)
-    is added to every minibatch's loss. Returns mean statistics."""
+    adv: [n_groups, G] (or [n_groups, G, N] per token). Each minibatch's loss is accumulated
+    over microbatches of `cfg.microbatch_rows` rows with the minibatch's own aggregation
+    weights, so the gradient is that of the whole minibatch. `extra_loss()` (e.g. lambda *
+    L_SFT) is added once per optimizer step. Returns mean statistics over the steps."""
     roll = batch.rollout
     B = roll.tokens.shape[0]
     adv = adv.reshape(B, *adv.shape[2:]).to(roll.logprobs.device)
@@ -275,22 +296,31 @@ def ppo_update(model, opt: torch.optim.Optimizer, batch: GroupBatch, adv: torch.
         order = torch.randperm(B, generator=generator) if cfg.minibatches > 1 else torch.arange(B)
         for rows in order.chunk(cfg.minibatches):
             part = roll.select(rows)
-            logp = completion_logprobs(model, part, temperature=cfg.temperature)
-            loss, stats = policy_loss(logp, old[rows], adv[rows], part.mask, cfg,
-                                      None if ref is None else ref[rows])
+            weights = token_weights(part.mask, cfg.loss_agg)
+            opt.zero_grad(set_to_none=True)
+            stats: dict[str, float] = {}
+            for idx in microbatches(part.lengths, cfg.microbatch_rows):
+                mb = part.select(idx).trimmed()
+                n = mb.tokens.shape[1]
+                a = adv[rows][idx]
+                logp = completion_logprobs(model, mb, temperature=cfg.temperature)
+                loss, st = policy_loss(logp, old[rows][idx][:, :n], a[:, :n] if a.dim() == 2 else a,
+                                       mb.mask, cfg, None if ref is None else ref[rows][idx][:, :n],
+                                       weights=weights[idx][:, :n])
+                loss.backward()
+                st["loss"] = loss.item()
+                for k, v in st.items():
+                    stats[k] = stats.get(k, 0.0) + v
             if extra_loss is not None:
                 extra = extra_loss()
+                extra.backward()
                 stats["extra_loss"] = extra.item()
-                loss = loss + extra
-            value = loss.item()
-            if not math.isfinite(value):
-                raise NonFiniteError(f"grpo: loss is {value}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+                stats["loss"] += stats["extra_loss"]
+            if not math.isfinite(stats["loss"]):
+                raise NonFiniteError(f"grpo: loss is {stats['loss']}")
             if cfg.grad_clip:
                 stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
             opt.step()
-            stats["loss"] = value
             for k, v in stats.items():
                 logs.setdefault(k, []).append(v)
     return {k: sum(v) / len(v) for k, v in logs.items()}

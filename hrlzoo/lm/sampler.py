@@ -64,6 +64,14 @@ class Rollout:
         return Rollout(*(getattr(self, f)[rows] for f in
                          ("prompt_ids", "prompt_mask", "tokens", "mask", "logprobs", "finished")))
 
+    def trimmed(self) -> "Rollout":
+        """The same rows without the columns that are padding in every row (prompt columns on
+        the left, completion columns on the right)."""
+        p = int(self.prompt_mask.any(0).float().argmax()) if self.prompt_mask.any() else 0
+        n = int(self.lengths.max()) if self.mask.numel() else 0
+        return Rollout(self.prompt_ids[:, p:], self.prompt_mask[:, p:], self.tokens[:, :n],
+                       self.mask[:, :n], self.logprobs[:, :n], self.finished)
+
 
 def left_pad(seqs: Sequence[Sequence[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows of different lengths as one left-padded [B, P] block and its bool mask."""
