@@ -18,14 +18,14 @@ use so that importing this file does not import Lightning.
 
 from __future__ import annotations
 
-import logging
+import functools
 import math
-import warnings
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
+from hrlzoo.pipeline.lightning import make_trainer
 from hrlzoo.pipeline.stage import NonFiniteError
 
 Pair = tuple[list[int], list[int]]
@@ -72,14 +72,9 @@ def warmup_cosine(step: int, warmup: int, total: int, floor: float = 0.1) -> flo
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac))
 
 
-_SFT_MODULE = None
-
-
+@functools.cache
 def _module_class():
     """Define `SFTModule` (importing pytorch_lightning) once, on first use."""
-    global _SFT_MODULE
-    if _SFT_MODULE is not None:
-        return _SFT_MODULE
     import pytorch_lightning as pl
 
     class SFTModule(pl.LightningModule):
@@ -114,7 +109,6 @@ def _module_class():
                 opt, lambda s: warmup_cosine(s, self.warmup_steps, self.total_steps))
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-    _SFT_MODULE = SFTModule
     return SFTModule
 
 
@@ -124,16 +118,6 @@ def __getattr__(name: str):  # PEP 562: `from hrlzoo.lm.sft import SFTModule`
     raise AttributeError(name)
 
 
-def quiet_lightning() -> None:
-    """Silence Lightning's per-fit banner lines and its hints about data loader workers."""
-    for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for msg in (".*does not have many workers.*", ".*GPU available but not used.*",
-                ".*is smaller than the logging interval.*", ".*`srun` command is available.*",
-                r".*isinstance\(treespec, LeafSpec\).*"):
-        warnings.filterwarnings("ignore", message=msg)
-
-
 def train_sft(model, pairs: Sequence[Pair], *, max_steps: int, batch_size: int = 64,
               lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 20,
               grad_clip: float = 1.0, reduction: str = "token", pad_id: int = 0, seed: int = 0,
@@ -141,22 +125,15 @@ def train_sft(model, pairs: Sequence[Pair], *, max_steps: int, batch_size: int =
     """Train `model` in place for `max_steps` optimizer steps on shuffled minibatches of
     `pairs` (reshuffled every epoch from `seed`). Returns {"loss": [float per step]}.
     Raises NonFiniteError when a loss is NaN/inf."""
-    import pytorch_lightning as pl
     from torch.utils.data import DataLoader
 
-    quiet_lightning()
-    device = torch.device(device)
     loader = DataLoader(list(pairs), batch_size=batch_size, shuffle=True, drop_last=len(pairs) > batch_size,
                         generator=torch.Generator().manual_seed(seed),
                         collate_fn=lambda b: collate_pairs(b, pad_id))
     module = _module_class()(model, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps,
                              total_steps=max_steps, reduction=reduction)
-    trainer = pl.Trainer(
-        accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, max_steps=max_steps,
-        max_epochs=-1, gradient_clip_val=grad_clip or None, logger=False,
-        enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
-        num_sanity_val_steps=0, limit_val_batches=0, deterministic=False,
-    )
+    trainer = make_trainer(device, max_steps=max_steps, progress=progress,
+                           gradient_clip_val=grad_clip or None)
     trainer.fit(module, train_dataloaders=loader)
-    model.to(device)  # Lightning's teardown parks the model on the CPU
+    model.to(torch.device(device))  # Lightning's teardown parks the model on the CPU
     return {"loss": list(module.losses)}
