@@ -155,3 +155,29 @@ def test_microbatches_give_the_minibatch_gradient():
             assert math.isfinite(stats["loss"])
         assert grads[0].abs().max() > 1e-4
         assert torch.allclose(grads[0], grads[1], atol=1e-6, rtol=1e-4)
+
+
+def test_paper_hooks_prompt_per_sample_and_own_advantage():
+    """HBPO's shape: sample j of a group gets budget j // (G / 4) in its prompt, and the paper
+    supplies its own advantage; here a zero advantage must leave the policy unchanged."""
+    torch.manual_seed(0)
+    model = TinyGPT(GPTConfig(vocab_size=12, n_layer=1, n_head=2, d_model=32, max_seq_len=16))
+    before = copy.deepcopy(model.state_dict())
+    seen, adv_calls = [], []
+
+    def prompt_fn(item, j):
+        seen.append((item, j))
+        return [1, item, 8 + j // 2]  # four "budget tokens" 8..11 for G = 8
+
+    def advantage_fn(rewards, batch):
+        adv_calls.append((tuple(rewards.shape), [s.index for s in batch.samples[:8]]))
+        return torch.zeros_like(rewards)
+
+    trainer = GRPOTrainer(model, GRPOConfig.dapo(group_size=8, max_new_tokens=5, lr=1e-2), prompt_fn=prompt_fn,
+                          reward_fn=lambda s: float(s.index), tok=_Tok(), stop_ids=[2],
+                          advantage_fn=advantage_fn, seed=0)
+    trainer.step([3, 4])
+    assert seen == [(3, j) for j in range(8)] + [(4, j) for j in range(8)]
+    assert adv_calls == [((2, 8), list(range(8)))]
+    assert (trainer.last_batch.rollout.prompt_ids[:, -1] == torch.tensor([8, 8, 9, 9, 10, 10, 11, 11] * 2)).all()
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -136,3 +136,22 @@ def test_the_prefix_is_run_once():
     m.forward = spy
     sample(m, PROMPTS, max_new_tokens=10, pad_id=PAD)
     assert widths == [9] + [1] * 9  # one prefill of the padded prompts, then one token per step
+
+
+def test_complete_and_checkpoint_round_trip(tmp_path):
+    from hrlzoo.lm.sampler import complete
+    from hrlzoo.lm.tokenizer import CharTokenizer
+    from hrlzoo.nets.tinygpt import load_model, save_model
+
+    tok = CharTokenizer()
+    torch.manual_seed(0)
+    m = TinyGPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, d_model=16, max_seq_len=64, rotary=True))
+    prompts = ["Q:1+2<think>", "Q:12*3-4<think><b16>", "Q:9<think>"]
+    a = complete(m, tok, prompts, max_new_tokens=12, batch_size=2)
+    save_model(tmp_path / "m.pt", m, tokenizer=tok.to_dict())
+    m2, extra = load_model(tmp_path / "m.pt")
+    assert CharTokenizer.from_dict(extra["tokenizer"]) == tok
+    b = complete(m2, tok, prompts, max_new_tokens=12, batch_size=3)
+    assert a == b and len(a) == 3
+    for c in a:
+        assert c.n_tokens == len(tok.encode(c.text)) + c.finished and (c.finished or c.n_tokens == 12)

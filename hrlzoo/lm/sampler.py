@@ -6,6 +6,7 @@
     roll.tokens, roll.mask, roll.logprobs      # [B, N] each; N <= max_new_tokens
     roll.texts(tok)                            # completions as text, stop token removed
     lp = completion_logprobs(model, roll)      # the same log-probs, teacher-forced (with grad)
+    outs = complete(model, tok, ["Q:1+2<think>"], max_new_tokens=96)   # text in, text out (eval)
 
 Prompts of different lengths are left-padded into one [B, P] block; each row's positions
 start at 0 at its first real token, so padding changes nothing. The prompt is run once
@@ -185,3 +186,26 @@ def completion_logprobs(model, roll: Rollout, *, temperature: float = 1.0) -> to
     ids, mask = roll.sequences()
     lp = token_logprobs(model, ids, mask, start=roll.prompt_ids.shape[1], temperature=temperature)
     return lp * roll.mask
+
+
+@dataclass
+class Completion:
+    text: str          # stop token removed
+    n_tokens: int      # generated tokens, stop token included
+    finished: bool     # ended with a stop token
+
+
+def complete(model, tok, prompts: Sequence[str], *, max_new_tokens: int, temperature: float = 0.0,
+             top_p: float = 1.0, batch_size: int = 256, generator: torch.Generator | None = None,
+             stop_ids: Sequence[int] | None = None) -> list[Completion]:
+    """Complete text prompts (BOS added) in batches of `batch_size`; greedy by default, EOS
+    as the stop token unless `stop_ids` is given. For evaluation loops."""
+    stop = [tok.eos_id] if stop_ids is None else list(stop_ids)
+    out: list[Completion] = []
+    for i in range(0, len(prompts), batch_size):
+        ids = [tok.encode(p, bos=True) for p in prompts[i:i + batch_size]]
+        roll = sample(model, ids, max_new_tokens=max_new_tokens, pad_id=tok.pad_id, stop_ids=stop,
+                      temperature=temperature, top_p=top_p, generator=generator)
+        out += [Completion(t, n, f) for t, n, f in
+                zip(roll.texts(tok), roll.lengths.tolist(), roll.finished.tolist())]
+    return out

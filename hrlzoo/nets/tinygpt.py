@@ -207,3 +207,17 @@ def attention_mask(key_mask: torch.Tensor | None, T: int, start: int, device) ->
 def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
     """Per-token positions of left-padded rows: 0 at the first real token (padding gets 0)."""
     return (mask.long().cumsum(1) - 1).clamp(min=0)
+
+
+def save_model(path, model: TinyGPT, **extra) -> None:
+    """Write {"config", "state_dict", **extra} to `path` with torch.save (CPU tensors)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"config": model.config_dict(), "state_dict": state, **extra}, path)
+
+
+def load_model(path, device: str | torch.device = "cpu") -> tuple[TinyGPT, dict]:
+    """(model on `device` in eval mode, the extra entries) from a `save_model` file."""
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    model = TinyGPT(GPTConfig(**blob.pop("config")))
+    model.load_state_dict(blob.pop("state_dict"))
+    return model.to(device).eval(), blob
