@@ -181,3 +181,12 @@ def test_paper_hooks_prompt_per_sample_and_own_advantage():
     assert adv_calls == [((2, 8), list(range(8)))]
     assert (trainer.last_batch.rollout.prompt_ids[:, -1] == torch.tensor([8, 8, 9, 9, 10, 10, 11, 11] * 2)).all()
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_overlong_penalty_and_determinism():
+    from hrlzoo.algos.grpo import overlong_penalty
+
+    # L_max = 100, L_cache = 20: free up to 80, linear to -1 at 100, -1 beyond
+    assert [overlong_penalty(n, 100, 20) for n in (10, 80, 90, 100, 101)] == [0.0, 0.0, -0.5, -1.0, -1.0]
+    cfg = GRPOConfig.dapo(group_size=4, max_new_tokens=6, lr=3e-3)
+    assert _run(cfg, 3) == _run(cfg, 3)  # same seeds, same numbers

@@ -155,3 +155,10 @@ def test_complete_and_checkpoint_round_trip(tmp_path):
     assert a == b and len(a) == 3
     for c in a:
         assert c.n_tokens == len(tok.encode(c.text)) + c.finished and (c.finished or c.n_tokens == 12)
+
+
+def test_too_long_for_learned_positions_is_refused():
+    m = model(False)  # 64 learned positions
+    with pytest.raises(ValueError, match="learned positions"):
+        sample(m, PROMPTS, max_new_tokens=60, pad_id=PAD)
+    sample(model(True), PROMPTS, max_new_tokens=60, pad_id=PAD)  # rotary: no table to run out of

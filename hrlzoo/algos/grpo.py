@@ -31,6 +31,7 @@ pi_theta(o_i,t | q, o_i,<t) / pi_old(o_i,t | q, o_i,<t)):
 - Dynamic sampling (DAPO Eq. 11): keep only groups with 0 < #correct < G, i.e. whose rewards
   are not all equal (they have zero advantage, so no gradient); refill from more prompts
   until the batch is full or `max_refill_rounds` is spent.
+- Overlong reward shaping (DAPO Eq. 13): `overlong_penalty`, for a reward callable to add.
 """
 
 from __future__ import annotations
@@ -167,6 +168,17 @@ def group_advantages(rewards: torch.Tensor, *, std_normalize: bool = True,
     if std_normalize:
         adv = adv / (rewards.std(1, keepdim=True) + eps)
     return adv
+
+
+def overlong_penalty(n_tokens: int, max_len: int, cache_len: int) -> float:
+    """DAPO's soft overlong punishment (Eq. 13), added to the task reward:
+    0 if n <= max_len - cache_len; ((max_len - cache_len) - n) / cache_len (from 0 down to -1)
+    inside the last `cache_len` tokens; -1 beyond max_len."""
+    if n_tokens <= max_len - cache_len:
+        return 0.0
+    if n_tokens <= max_len:
+        return ((max_len - cache_len) - n_tokens) / cache_len
+    return -1.0
 
 
 def uniform_groups(rewards: torch.Tensor) -> torch.Tensor:

@@ -122,6 +122,11 @@ def sample(model, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, pad_
     device = next(model.parameters()).device
     prompt_ids, prompt_mask = left_pad(prompts, pad_id, device)
     B, P = prompt_ids.shape
+    cfg = getattr(model, "cfg", None)
+    longest = max(len(p) for p in prompts) + max_new_tokens
+    if cfg is not None and not cfg.rotary and longest > cfg.max_seq_len:
+        raise ValueError(f"a prompt of {longest - max_new_tokens} tokens + {max_new_tokens} new tokens "
+                         f"exceeds the model's {cfg.max_seq_len} learned positions")
     stop = torch.as_tensor(list(stop_ids), dtype=torch.long, device=device)
 
     tokens = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
