@@ -190,3 +190,19 @@ def test_overlong_penalty_and_determinism():
     assert [overlong_penalty(n, 100, 20) for n in (10, 80, 90, 100, 101)] == [0.0, 0.0, -0.5, -1.0, -1.0]
     cfg = GRPOConfig.dapo(group_size=4, max_new_tokens=6, lr=3e-3)
     assert _run(cfg, 3) == _run(cfg, 3)  # same seeds, same numbers
+
+
+def test_a_non_finite_loss_stops_before_the_update():
+    import pytest
+
+    from hrlzoo.pipeline.stage import NonFiniteError
+
+    torch.manual_seed(0)
+    model = TinyGPT(GPTConfig(vocab_size=12, n_layer=1, n_head=2, d_model=32, max_seq_len=16))
+    before = copy.deepcopy(model.state_dict())
+    trainer = GRPOTrainer(model, GRPOConfig.grpo(group_size=4, max_new_tokens=4), prompt_fn=lambda i, j: [1, i],
+                          reward_fn=lambda s: float(s.index), tok=_Tok(), stop_ids=[], seed=0)
+    nan = next(model.parameters()).sum() * float("nan")
+    with pytest.raises(NonFiniteError, match="at step 0"):
+        trainer.step([3], extra_loss=lambda: nan * 1.0)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

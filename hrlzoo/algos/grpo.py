@@ -284,13 +284,15 @@ def microbatches(lengths: torch.Tensor, rows: int) -> list[torch.Tensor]:
 
 def ppo_update(model, opt: torch.optim.Optimizer, batch: GroupBatch, adv: torch.Tensor,
                cfg: GRPOConfig, *, ref_model=None, generator: torch.Generator | None = None,
-               extra_loss: Callable[[], torch.Tensor] | None = None) -> dict:
+               extra_loss: Callable[[], torch.Tensor] | None = None, step: int = -1) -> dict:
     """`cfg.epochs` passes of `cfg.minibatches` optimizer steps each over the batch's rows,
     maximising the clipped objective against the log-probs of the sampling policy.
     adv: [n_groups, G] (or [n_groups, G, N] per token). Each minibatch's loss is accumulated
     over microbatches of `cfg.microbatch_rows` rows with the minibatch's own aggregation
     weights, so the gradient is that of the whole minibatch. `extra_loss()` (e.g. lambda *
-    L_SFT) is added once per optimizer step. Returns mean statistics over the steps."""
+    L_SFT) is added once per optimizer step. Returns mean statistics over the steps; a
+    non-finite loss raises NonFiniteError naming `step` before any parameter moves.
+    Keep dropout at 0 for RL: the ratio compares a train-mode forward with the sampler's."""
     roll = batch.rollout
     B = roll.tokens.shape[0]
     adv = adv.reshape(B, *adv.shape[2:]).to(roll.logprobs.device)
@@ -329,7 +331,7 @@ def ppo_update(model, opt: torch.optim.Optimizer, batch: GroupBatch, adv: torch.
                 stats["extra_loss"] = extra.item()
                 stats["loss"] += stats["extra_loss"]
             if not math.isfinite(stats["loss"]):
-                raise NonFiniteError(f"grpo: loss is {stats['loss']}")
+                raise NonFiniteError(f"grpo: loss is {stats['loss']} at step {step}")
             if cfg.grad_clip:
                 stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
             opt.step()
@@ -413,7 +415,8 @@ class GRPOTrainer:
             adv = (self.advantage_fn(batch.rewards, batch) if self.advantage_fn is not None else
                    group_advantages(batch.rewards, std_normalize=self.cfg.std_normalize, eps=self.cfg.adv_eps))
             stats.update(ppo_update(self.model, self.opt, batch, adv, self.cfg, ref_model=self.ref_model,
-                                    generator=self.shuffle_gen, extra_loss=extra_loss))
+                                    generator=self.shuffle_gen, extra_loss=extra_loss,
+                                    step=self.steps_done))
         self.steps_done += 1
         stats["seconds"] = time.perf_counter() - t0
         stats["generated_tokens"] = float(self.generated_tokens)
