@@ -36,6 +36,12 @@ def make_prompts(n: int, seed: int = 0):
     return probs, [direct_prompt(p) for p in probs]
 
 
+def available(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def digit_share(text: str) -> float:
     return sum(c.isdigit() for c in text) / max(1, len(text))
 
@@ -195,23 +201,32 @@ def main() -> None:
     tok = CharTokenizer()
     probs, prompts = make_prompts(a.prompts)
     rows = [tok.encode(p, bos=True) for p in prompts for _ in range(a.group)]
+    # transformers / trl / datasets are not project dependencies: without them (a plain
+    # `make install`), only our side runs
+    have_hf, have_trl = available("transformers"), all(map(available, ("trl", "datasets")))
     n_ours = ours_model(tok.vocab_size, a).num_params()
-    n_hf = hf_model(tok, a).num_parameters()
+    n_hf = f"{hf_model(tok, a).num_parameters():,}" if have_hf else "n/a"
     lens = [len(r) for r in rows]
     print(f"cpu size: d_model {a.d_model}, {a.layers} layers, {a.heads} heads, vocab {tok.vocab_size}; "
-          f"params ours {n_ours:,} / GPT-2 {n_hf:,}; {a.threads} thread(s)")
+          f"params ours {n_ours:,} / GPT-2 {n_hf}; {a.threads} thread(s)")
     print(f"batch: {a.prompts} prompts x {a.group} = {len(rows)} rows, prompt length {min(lens)}-{max(lens)}, "
           f"{a.new_tokens} new tokens")
 
     ours_tps = ours_sampling(tok, rows, a)
-    hf_tps = hf_sampling(tok, rows, a)
     print(f"sampling  hrlzoo sampler (KV cache):         {ours_tps:8.0f} tok/s")
-    print(f"sampling  transformers GPT2 generate:         {hf_tps:8.0f} tok/s")
-    print(f"ratio hrlzoo / transformers:                  {ours_tps / hf_tps:8.2f}")
+    if have_hf:
+        hf_tps = hf_sampling(tok, rows, a)
+        print(f"sampling  transformers GPT2 generate:         {hf_tps:8.0f} tok/s")
+        print(f"ratio hrlzoo / transformers:                  {ours_tps / hf_tps:8.2f}")
+    else:
+        print("sampling  transformers: not installed, skipped (pip install transformers)")
 
     ours_s, ours_tok = ours_rl(tok, probs, a)
     print(f"RL step   hrlzoo GRPOTrainer (DAPO):          {ours_s:8.2f} s/step  ({ours_tok:.0f} generated tokens)")
     if a.skip_trl:
+        return
+    if not (have_hf and have_trl):
+        print("RL step   trl: trl / datasets not installed, skipped (pip install trl)")
         return
     trl_s, trl_tok = trl_rl(tok, prompts, a)
     print(f"RL step   trl GRPOTrainer (loss_type dapo):   {trl_s:8.2f} s/step  ({trl_tok:.0f} generated tokens)")
