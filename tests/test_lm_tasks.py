@@ -26,6 +26,8 @@ def test_every_style_solves_the_problem(level, spec):
             assert verify(text, p.answer).correct, (p.expr, style, text)
             assert tok.decode(tok.encode(text)) == text
         assert verify(decomposition_solution(p), p.answer).correct
+        if p.method == "ops":  # the SFT target of Cog-Rethinker is the standard trace
+            assert rewrite_to_direct(decomposition_solution(p)) == solution(p)
 
 
 def test_styles_differ_as_specified():
