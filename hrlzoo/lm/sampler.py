@@ -1,0 +1,216 @@
+"""Batched sampling with a KV cache, and teacher-forced per-token log-probs.
+
+    roll = sample(model, [tok.encode(p, bos=True) for p in prompts], max_new_tokens=96,
+                  pad_id=tok.pad_id, stop_ids=[tok.eos_id], temperature=1.0, top_p=1.0,
+                  generator=torch.Generator().manual_seed(0))
+    roll.tokens, roll.mask, roll.logprobs      # [B, N] each; N <= max_new_tokens
+    roll.texts(tok)                            # completions as text, stop token removed
+    lp = completion_logprobs(model, roll)      # the same log-probs, teacher-forced (with grad)
+    outs = complete(model, tok, ["Q:1+2<think>"], max_new_tokens=96)   # text in, text out (eval)
+
+Prompts of different lengths are left-padded into one [B, P] block; each row's positions
+start at 0 at its first real token, so padding changes nothing. The prompt is run once
+(prefill) and every new token costs one forward of ONE position per row against the cached
+keys and values: the prefix is never recomputed. A row stops after it emits a token of
+`stop_ids` (the stop token is kept and counted in the mask); later places hold `pad_id`,
+mask False, log-prob 0. Decoding ends when every row has stopped or after `max_new_tokens`.
+Finished rows are dropped from the batch (and from the cache) once at least a quarter of the
+live rows have stopped, so long tails cost only what the unfinished rows need.
+
+Sampling policy: logits / temperature, then top-p (nucleus) filtering: keep the smallest set
+of most likely tokens whose mass reaches top_p, renormalise. `logprobs` are log-probs of the
+chosen tokens under exactly that distribution; at temperature 1 and top_p 1 they equal the
+model's teacher-forced log-probs (tested). temperature 0 is greedy decoding, and its
+`logprobs` are then the model's own (temperature 1) log-probs of the argmax tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from hrlzoo.nets.tinygpt import positions_from_mask
+
+
+@dataclass
+class Rollout:
+    prompt_ids: torch.Tensor    # [B, P] left-padded prompts
+    prompt_mask: torch.Tensor   # [B, P] bool, real prompt tokens
+    tokens: torch.Tensor        # [B, N] generated tokens, pad after a row's stop token
+    mask: torch.Tensor          # [B, N] bool, generated tokens (stop token included)
+    logprobs: torch.Tensor      # [B, N] log-probs under the sampling policy (0 where ~mask)
+    finished: torch.Tensor      # [B] bool, the row ended with a stop token
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """Generated tokens per row (stop token included)."""
+        return self.mask.sum(1)
+
+    def sequences(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt + completion ids [B, P + N] and their real-token mask."""
+        return (torch.cat([self.prompt_ids, self.tokens], 1),
+                torch.cat([self.prompt_mask, self.mask], 1))
+
+    def texts(self, tok, *, strip_stop: bool = True) -> list[str]:
+        """Completion texts; `strip_stop` drops the final stop token of finished rows."""
+        out = []
+        for row, n, fin in zip(self.tokens.tolist(), self.lengths.tolist(), self.finished.tolist()):
+            out.append(tok.decode(row[: n - 1 if (fin and strip_stop) else n]))
+        return out
+
+    def select(self, rows) -> "Rollout":
+        """The rollout restricted to batch rows `rows` (indices or a bool mask)."""
+        return Rollout(*(getattr(self, f)[rows] for f in
+                         ("prompt_ids", "prompt_mask", "tokens", "mask", "logprobs", "finished")))
+
+    def trimmed(self) -> "Rollout":
+        """The same rows without the columns that are padding in every row (prompt columns on
+        the left, completion columns on the right)."""
+        p = int(self.prompt_mask.any(0).float().argmax()) if self.prompt_mask.any() else 0
+        n = int(self.lengths.max()) if self.mask.numel() else 0
+        return Rollout(self.prompt_ids[:, p:], self.prompt_mask[:, p:], self.tokens[:, :n],
+                       self.mask[:, :n], self.logprobs[:, :n], self.finished)
+
+
+def left_pad(seqs: Sequence[Sequence[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of different lengths as one left-padded [B, P] block and its bool mask."""
+    P = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), P), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), P), dtype=torch.bool)
+    for i, s in enumerate(seqs):
+        if len(s):
+            ids[i, P - len(s):] = torch.as_tensor(list(s), dtype=torch.long)
+            mask[i, P - len(s):] = True
+    return ids.to(device), mask.to(device)
+
+
+def filter_top_p(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Logits with every token outside the top-p nucleus set to -inf (the most likely token
+    is always kept)."""
+    if top_p >= 1.0:
+        return logits
+    sorted_logits, order = logits.sort(-1, descending=True)
+    probs = sorted_logits.softmax(-1)
+    outside = probs.cumsum(-1) - probs >= top_p  # mass before this token already reaches top_p
+    sorted_logits = sorted_logits.masked_fill(outside, float("-inf"))
+    return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+
+
+def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator):
+    """(token [B], log-prob [B]) of one decoding step from last-position logits [B, V]."""
+    if temperature == 0:
+        tok = logits.argmax(-1)
+        logp = logits.log_softmax(-1)
+    else:
+        logp = filter_top_p(logits / temperature, top_p).log_softmax(-1)
+        tok = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
+    return tok, logp.gather(1, tok[:, None]).squeeze(1)
+
+
+@torch.no_grad()
+def sample(model, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, pad_id: int,
+           stop_ids: Sequence[int] = (), temperature: float = 1.0, top_p: float = 1.0,
+           generator: torch.Generator | None = None, compact: bool = True) -> Rollout:
+    """Complete every prompt (token ids, BOS included); see the module docstring.
+
+    `compact=False` keeps finished rows in the batch to the end: the same greedy output and
+    the same sampling distribution, but a different random stream (and slower)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    prompt_ids, prompt_mask = left_pad(prompts, pad_id, device)
+    B, P = prompt_ids.shape
+    cfg = getattr(model, "cfg", None)
+    longest = max(len(p) for p in prompts) + max_new_tokens
+    if cfg is not None and not cfg.rotary and longest > cfg.max_seq_len:
+        raise ValueError(f"a prompt of {longest - max_new_tokens} tokens + {max_new_tokens} new tokens "
+                         f"exceeds the model's {cfg.max_seq_len} learned positions")
+    stop = torch.as_tensor(list(stop_ids), dtype=torch.long, device=device)
+
+    tokens = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    logprobs = torch.zeros((B, max_new_tokens), device=device)
+    lengths = torch.zeros(B, dtype=torch.long, device=device)
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+
+    cache = model.new_cache(B, P + max_new_tokens)
+    key_mask = torch.zeros((B, P + max_new_tokens), dtype=torch.bool, device=device)
+    key_mask[:, :P] = prompt_mask
+    pos = positions_from_mask(prompt_mask)
+    logits = model(prompt_ids, pos=pos, key_mask=key_mask[:, :P], cache=cache)[:, -1]
+    next_pos = pos[:, -1] + 1  # [B]: a left-padded row's last place is its last real token
+    live = torch.arange(B, device=device)  # batch rows still decoding, as original row ids
+    live_done = torch.zeros(B, dtype=torch.bool, device=device)
+
+    steps = 0
+    for t in range(max_new_tokens):
+        tok, lp = _pick(logits.float(), temperature, top_p, generator)
+        tok = tok.masked_fill(live_done, pad_id)
+        tokens[live, t] = tok
+        logprobs[live, t] = lp.masked_fill(live_done, 0.0)
+        lengths[live] += (~live_done).long()
+        if stop.numel():
+            live_done = live_done | torch.isin(tok, stop)
+        steps = t + 1
+        if bool(live_done.all()) or t == max_new_tokens - 1:
+            break
+        n_done = int(live_done.sum())
+        if compact and n_done * 4 >= live.numel() and n_done:
+            keep = (~live_done).nonzero().squeeze(1)
+            finished[live[live_done]] = True
+            live, tok, next_pos, key_mask = live[keep], tok[keep], next_pos[keep], key_mask[keep]
+            cache.select(keep)
+            live_done = live_done[keep]
+        key_mask[:, P + t] = True
+        logits = model(tok[:, None], pos=next_pos[:, None], key_mask=key_mask[:, :P + t + 1],
+                       cache=cache)[:, -1]
+        next_pos = next_pos + 1
+    finished[live[live_done]] = True
+
+    model.train(was_training)
+    tokens, logprobs = tokens[:, :steps], logprobs[:, :steps]
+    mask = torch.arange(steps, device=device)[None, :] < lengths[:, None]
+    return Rollout(prompt_ids, prompt_mask, tokens, mask, logprobs, finished)
+
+
+def token_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, *, start: int = 0,
+                   temperature: float = 1.0) -> torch.Tensor:
+    """Teacher-forced log-probs [B, L - start] of ids[:, start:] (start >= 1), each given the
+    tokens before it, for rows with real-token mask `mask` (left padding allowed). The model's
+    logits are divided by `temperature` (the sampling policy's without top-p). Keeps grad."""
+    pos = positions_from_mask(mask)
+    logits = model(ids, pos=pos, key_mask=mask)[:, start - 1:-1].float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    return logits.log_softmax(-1).gather(-1, ids[:, start:, None]).squeeze(-1)
+
+
+def completion_logprobs(model, roll: Rollout, *, temperature: float = 1.0) -> torch.Tensor:
+    """Teacher-forced log-probs [B, N] of a rollout's completion tokens (0 where ~mask)."""
+    ids, mask = roll.sequences()
+    lp = token_logprobs(model, ids, mask, start=roll.prompt_ids.shape[1], temperature=temperature)
+    return lp * roll.mask
+
+
+@dataclass
+class Completion:
+    text: str          # stop token removed
+    n_tokens: int      # generated tokens, stop token included
+    finished: bool     # ended with a stop token
+
+
+def complete(model, tok, prompts: Sequence[str], *, max_new_tokens: int, temperature: float = 0.0,
+             top_p: float = 1.0, batch_size: int = 256, generator: torch.Generator | None = None,
+             stop_ids: Sequence[int] | None = None) -> list[Completion]:
+    """Complete text prompts (BOS added) in batches of `batch_size`; greedy by default, EOS
+    as the stop token unless `stop_ids` is given. For evaluation loops."""
+    stop = [tok.eos_id] if stop_ids is None else list(stop_ids)
+    out: list[Completion] = []
+    for i in range(0, len(prompts), batch_size):
+        ids = [tok.encode(p, bos=True) for p in prompts[i:i + batch_size]]
+        roll = sample(model, ids, max_new_tokens=max_new_tokens, pad_id=tok.pad_id, stop_ids=stop,
+                      temperature=temperature, top_p=top_p, generator=generator)
+        out += [Completion(t, n, f) for t, n, f in
+                zip(roll.texts(tok), roll.lengths.tolist(), roll.finished.tolist())]
+    return out

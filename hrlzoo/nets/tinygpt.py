@@ -1,0 +1,223 @@
+"""A small pre-LN GPT with SDPA attention, a KV cache and per-token positions.
+
+    cfg = GPTConfig(vocab_size=tok.vocab_size, n_layer=4, n_head=4, d_model=128, max_seq_len=256)
+    model = TinyGPT(cfg)
+    logits = model(ids)                                   # [B, T, V], causal (training)
+    logits = model(ids, pos=pos, key_mask=mask)           # left-padded rows (see below)
+    cache = model.new_cache(B, max_len)                   # KV cache for incremental decoding
+    logits = model(prompt, pos=pos, key_mask=mask[:, :P], cache=cache)   # prefill
+    logits = model(next_tok[:, None], pos=pos_t, key_mask=mask[:, :P + 1], cache=cache)  # one step
+
+Block (pre-LN, as GPT-2 / nanoGPT):  x = x + Attn(LN(x));  x = x + MLP(LN(x));  logits =
+LN(x) @ E^T with the output head tied to the token embedding E (`tie_weights`).
+Positions: learned absolute embeddings (`rotary=False`) or rotary embeddings on q and k
+(`rotary=True`, RoPE base 10000). Positions are passed per token, so a left-padded row gets the
+same positions (0, 1, ...) from its first real token as the unpadded sequence: padded and
+unpadded rows give the same logits.
+
+Masks. `key_mask` [B, S] marks which keys are real tokens (S = tokens in the cache after this
+call). A query attends to real keys at or before its own place, and always to itself (so a
+padding query is never fully masked: its output is junk but finite, and no real token reads
+it). Without `key_mask` and cache, attention is plain causal (`is_causal=True`, the fast path
+for right-padded training batches, where padding comes after every real token).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int
+    n_layer: int = 4
+    n_head: int = 4
+    d_model: int = 128
+    max_seq_len: int = 256       # positions available (learned table size; RoPE cache size)
+    mlp_ratio: int = 4           # hidden width of the MLP = mlp_ratio * d_model
+    dropout: float = 0.0
+    rotary: bool = False         # rotary position embeddings instead of a learned table
+    tie_weights: bool = True     # output head = token embedding matrix
+    bias: bool = True            # biases in linear layers and LayerNorms
+
+    def __post_init__(self):
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_head {self.n_head}")
+        if self.rotary and (self.d_model // self.n_head) % 2:
+            raise ValueError("rotary embeddings need an even head size")
+
+
+class KVCache:
+    """Preallocated keys and values of every layer, [B, H, max_len, head_dim] each; `length`
+    is the number of positions written. The model appends to it in `forward`."""
+
+    def __init__(self, n_layer: int, batch: int, n_head: int, max_len: int, head_dim: int,
+                 dtype: torch.dtype, device: torch.device):
+        shape = (batch, n_head, max_len, head_dim)
+        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        self.length = 0
+        self.max_len = max_len
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep only the batch rows `rows` (drop finished sequences)."""
+        self.k = [k[rows] for k in self.k]
+        self.v = [v[rows] for v in self.v]
+
+
+def _rope_tables(pos: torch.Tensor, head_dim: int, base: float = 10000.0):
+    """cos, sin of shape [B, 1, T, head_dim/2] for positions pos [B, T]."""
+    inv = 1.0 / base ** (torch.arange(0, head_dim, 2, device=pos.device, dtype=torch.float32) / head_dim)
+    ang = pos.to(torch.float32)[..., None] * inv  # [B, T, hd/2]
+    return ang.cos()[:, None], ang.sin()[:, None]
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2).to(x.dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.n_head, self.head_dim = cfg.n_head, cfg.d_model // cfg.n_head
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=cfg.bias)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.dropout = cfg.dropout
+
+    def forward(self, x, rope, mask, cache: KVCache | None, layer: int):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4)
+        if rope is not None:
+            q, k = _rope(q, *rope), _rope(k, *rope)
+        if cache is not None:
+            start = cache.length
+            cache.k[layer][:, :, start:start + T] = k
+            cache.v[layer][:, :, start:start + T] = v
+            k = cache.k[layer][:, :, :start + T]
+            v = cache.v[layer][:, :, :start + T]
+        drop = self.dropout if self.training else 0.0
+        if mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=drop)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
+        self.attn = Attention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
+        hidden = cfg.mlp_ratio * cfg.d_model
+        self.mlp = nn.Sequential(nn.Linear(cfg.d_model, hidden, bias=cfg.bias), nn.GELU(),
+                                 nn.Linear(hidden, cfg.d_model, bias=cfg.bias), nn.Dropout(cfg.dropout))
+
+    def forward(self, x, rope, mask, cache, layer):
+        x = x + self.attn(self.ln1(x), rope, mask, cache, layer)
+        return x + self.mlp(self.ln2(x))
+
+
+class TinyGPT(nn.Module):
+    """Decoder-only transformer; see the module docstring for the call forms."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_emb = None if cfg.rotary else nn.Embedding(cfg.max_seq_len, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # GPT-2: residual projections scaled by depth
+            if name.endswith("attn.proj.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layer))
+        if cfg.tie_weights:
+            self.head.weight = self.tok_emb.weight
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def new_cache(self, batch: int, max_len: int) -> KVCache:
+        p = self.tok_emb.weight
+        return KVCache(self.cfg.n_layer, batch, self.cfg.n_head, max_len,
+                       self.cfg.d_model // self.cfg.n_head, p.dtype, p.device)
+
+    def forward(self, idx: torch.Tensor, pos: torch.Tensor | None = None,
+                key_mask: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
+        """Logits [B, T, V] for tokens idx [B, T].
+
+        pos: [B, T] positions (default 0..T-1, or continuing the cache); key_mask: [B, S] bool,
+        real keys among all S = cache.length + T keys; cache: appended to and advanced."""
+        B, T = idx.shape
+        start = cache.length if cache is not None else 0
+        if pos is None:
+            pos = torch.arange(start, start + T, device=idx.device).expand(B, T)
+        x = self.tok_emb(idx)
+        rope = None
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(pos)
+        else:
+            rope = _rope_tables(pos, self.cfg.d_model // self.cfg.n_head)
+        x = self.drop(x)
+        mask = attention_mask(key_mask, T, start, idx.device) if (key_mask is not None or start) else None
+        for i, block in enumerate(self.blocks):
+            x = block(x, rope, mask, cache, i)
+        if cache is not None:
+            cache.length = start + T
+        return self.head(self.ln_f(x))
+
+    def config_dict(self) -> dict:
+        return asdict(self.cfg)
+
+
+def attention_mask(key_mask: torch.Tensor | None, T: int, start: int, device) -> torch.Tensor:
+    """Boolean SDPA mask [B or 1, 1, T, start + T]: query i (at place start + i) sees key j
+    iff j <= start + i and key j is real, or j is the query itself."""
+    S = start + T
+    q_place = torch.arange(start, S, device=device)[:, None]
+    k_place = torch.arange(S, device=device)[None, :]
+    causal = k_place <= q_place                           # [T, S]
+    if key_mask is None:
+        return causal[None, None]
+    if key_mask.shape[1] != S:
+        raise ValueError(f"key_mask covers {key_mask.shape[1]} keys, expected {S}")
+    allowed = causal[None] & key_mask[:, None, :]         # [B, T, S]
+    allowed = allowed | (k_place == q_place)[None]        # a query always sees itself
+    return allowed[:, None]
+
+
+def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Per-token positions of left-padded rows: 0 at the first real token (padding gets 0)."""
+    return (mask.long().cumsum(1) - 1).clamp(min=0)
+
+
+def save_model(path, model: TinyGPT, **extra) -> None:
+    """Write {"config", "state_dict", **extra} to `path` with torch.save (CPU tensors)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"config": model.config_dict(), "state_dict": state, **extra}, path)
+
+
+def load_model(path, device: str | torch.device = "cpu") -> tuple[TinyGPT, dict]:
+    """(model on `device` in eval mode, the extra entries) from a `save_model` file."""
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    model = TinyGPT(GPTConfig(**blob.pop("config")))
+    model.load_state_dict(blob.pop("state_dict"))
+    return model.to(device).eval(), blob
