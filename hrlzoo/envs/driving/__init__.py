@@ -1,0 +1,1 @@
+"""A batched numpy driving simulator (see sim.py)."""

@@ -1,0 +1,93 @@
+"""Ego-centric bird's-eye rasters, rendered for a whole batch with numpy.
+
+Image axes: row 0 is the farthest ahead; the ego's centre is pixel (ego_row, size // 2);
+x forward (ego frame) points up, y left points left. Pixel (r, c) covers the square centred
+on x = (ego_row - r) * res, y = (size // 2 - c) * res. Channels (uint8, 0 or 1):
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hrlzoo.envs.driving.config import RasterConfig
+from hrlzoo.envs.driving.geometry import from_frame, to_frame
+
+CHANNELS = ("road", "lane_lines", "closure", "route", "ego", "vehicles_t0", "vehicles_t-1", "vehicles_t-2")
+__doc__ += "".join(f"\n    {i} {name}" for i, name in enumerate(CHANNELS))
+DASH = 6.0  # lane-line dashes: 6 m painted, 6 m gap (world x), so the raster shows motion
+
+
+def pixel_grid(rc: RasterConfig) -> np.ndarray:
+    """(size*size, 2) ego-frame x, y of every pixel centre, row-major."""
+    r, c = np.meshgrid(np.arange(rc.size), np.arange(rc.size), indexing="ij")
+    return np.stack([(rc.ego_row - r) * rc.resolution, (rc.size // 2 - c) * rc.resolution], -1).reshape(-1, 2)
+
+
+def to_pixels(xy, rc: RasterConfig) -> np.ndarray:
+    """Ego-frame points (..., 2) -> fractional (row, col) (..., 2)."""
+    xy = np.asarray(xy, dtype=np.float64)
+    return np.stack([rc.ego_row - xy[..., 0] / rc.resolution, rc.size // 2 - xy[..., 1] / rc.resolution], -1)
+
+
+def _inside(px, py, boxes):
+    """Pixels (..., P) inside ego-frame boxes (..., 5) broadcast to (..., P)."""
+    dx, dy = px - boxes[..., 0:1], py - boxes[..., 1:2]
+    c, s = np.cos(boxes[..., 2:3]), np.sin(boxes[..., 2:3])
+    return (np.abs(dx * c + dy * s) <= boxes[..., 3:4] / 2) & (np.abs(dy * c - dx * s) <= boxes[..., 4:5] / 2)
+
+
+def _draw_boxes(img, boxes, valid, rc: RasterConfig):
+    """Set to 1 the pixels of `img` (N, H*W) whose centres lie in any valid ego-frame box (N, B, 5).
+
+    Each box is tested only on a k x k window of pixels around its centre (k from the largest
+    box), so the cost is N * B * k^2, not N * B * H * W.
+    """
+    n, b = valid.shape
+    if b == 0 or not valid.any():
+        return
+    k = int(np.ceil(np.hypot(boxes[..., 3], boxes[..., 4])[valid].max() / rc.resolution)) + 2
+    centre = np.rint(to_pixels(boxes[..., :2], rc)).astype(np.int64)  # (N, B, 2)
+    off = np.arange(k) - k // 2
+    rows = centre[..., 0, None, None] + off[:, None]  # (N, B, k, 1)
+    cols = centre[..., 1, None, None] + off[None, :]  # (N, B, 1, k)
+    rows, cols = np.broadcast_arrays(rows, cols)
+    rows, cols = rows.reshape(n, b, -1), cols.reshape(n, b, -1)
+    px = (rc.ego_row - rows) * rc.resolution
+    py = (rc.size // 2 - cols) * rc.resolution
+    hit = _inside(px, py, boxes) & valid[..., None]
+    hit &= (rows >= 0) & (rows < rc.size) & (cols >= 0) & (cols < rc.size)
+    nn = np.broadcast_to(np.arange(n)[:, None, None], hit.shape)
+    img[nn[hit], (rows * rc.size + cols)[hit]] = 1
+
+
+def render(rc: RasterConfig, ego_pose, ego_size, history, closure, route_y, lanes: int, lane_width: float):
+    """Rasters (N, C, size, size) uint8.
+
+    ego_pose (N, 3) world x, y, heading; ego_size (N, 2) length, width; history: a list, newest
+    first, of (boxes (N, V, 5), active (N, V)) world-frame vehicle boxes with slot 0 the ego
+    (len(history) >= 3 for t, t-1, t-2); closure (N, 5) world box (length 0: none);
+    route_y (N,) world y of the lane the route asks for (NaN: no route).
+    """
+    n = len(ego_pose)
+    grid = pixel_grid(rc)
+    P = len(grid)
+    out = np.zeros((n, len(CHANNELS), P), dtype=np.uint8)
+    world = from_frame(np.broadcast_to(grid, (n, P, 2)), ego_pose[:, None, :])  # (N, P, 2)
+    wx, wy = world[..., 0], world[..., 1]
+    half = rc.resolution / 2
+    out[:, 0] = (wy >= 0) & (wy <= lanes * lane_width)
+    k = np.arange(lanes + 1) * lane_width
+    on_line = np.abs(wy[..., None] - k) <= half
+    dashed = (np.floor(wx / DASH) % 2 == 0)[..., None] | (k == 0) | (k == lanes * lane_width)
+    out[:, 1] = (on_line & dashed).any(-1)
+    has_cl = closure[:, 3] > 0
+    cl = to_frame(closure, ego_pose)
+    out[:, 2] = _inside(grid[None, :, 0], grid[None, :, 1], cl[:, None, :])[:, 0] & has_cl[:, None]
+    has_route = np.isfinite(route_y)
+    out[:, 3] = (np.abs(wy - np.nan_to_num(route_y)[:, None]) <= half) & has_route[:, None] & (grid[None, :, 0] >= 0)
+    ego = np.concatenate([np.zeros((n, 3)), ego_size], -1)[:, None]
+    _draw_boxes(out[:, 4], ego, np.ones((n, 1), dtype=bool), rc)
+    for t in range(3):
+        boxes, active = history[t]
+        _draw_boxes(out[:, 5 + t], to_frame(boxes[:, 1:], ego_pose[:, None, :]), active[:, 1:], rc)
+    return out.reshape(n, len(CHANNELS), rc.size, rc.size)
