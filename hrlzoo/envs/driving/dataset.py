@@ -19,21 +19,21 @@ from hrlzoo.envs.driving.geometry import to_frame
 from hrlzoo.envs.driving.raster import CHANNELS, render
 from hrlzoo.envs.driving.sim import DrivingSim
 
-FRAME_KEYS = {  # name: (shape after the frame axis F, dtype, meaning)
-    "raster": ("(C, H, W)", "uint8", "bird's-eye raster at t, channels raster.CHANNELS, 0/1"),
-    "ego_state": ("(4,)", "float32", "speed m/s, acceleration m/s^2, yaw rate rad/s, steering rad"),
-    "command": ("()", "int8", "navigation command: 0 keep lane, 1 change left, 2 change right"),
-    "expert_future": ("(T, 3)", "float32", "expert ego x, y, heading at t + dt .. t + T dt"),
-    "agents_now": ("(A, 7)", "float32", "other agents at t: x, y, heading, length, width, vx, vy"),
-    "agents_now_valid": ("(A,)", "bool", "agent slot is present at t"),
-    "agents_future": ("(T, A, 5)", "float32", "other agents' boxes x, y, heading, length, width at t + dt .."),
-    "agents_valid": ("(T, A)", "bool", "agent slot is present at that future step"),
-    "ego_pose": ("(3,)", "float64", "ego world x, y, heading at t (world: x along the road, y left)"),
-    "ego_size": ("(2,)", "float32", "ego length, width"),
-    "scene_seed": ("()", "int64", "seed of the scene the frame comes from"),
-    "scenario": ("()", "int8", "scenario type, index into config.SCENARIOS"),
-    "frame_index": ("()", "int16", "t, frames since the scene started"),
-    "future_collision": ("()", "bool", "the expert itself collides within the next T frames"),
+FRAME_KEYS = {  # name: (shape after the frame axis F, dtype, meaning); T = horizon, A = vehicles (V - 1) + 1 closure
+    "raster": ("C, H, W", "uint8", "bird's-eye raster at t, channels raster.CHANNELS, 0/1"),
+    "ego_state": ("4", "float32", "speed m/s, acceleration m/s^2, yaw rate rad/s, steering rad"),
+    "command": ("", "int8", "navigation command: 0 keep lane, 1 change left, 2 change right"),
+    "expert_future": ("T, 3", "float32", "expert ego x, y, heading at t + dt .. t + T dt"),
+    "agents_now": ("A, 7", "float32", "other agents at t: x, y, heading, length, width, vx, vy"),
+    "agents_now_valid": ("A", "bool", "agent slot is present at t"),
+    "agents_future": ("T, A, 5", "float32", "other agents' boxes x, y, heading, length, width at t + dt .."),
+    "agents_valid": ("T, A", "bool", "agent slot is present at that future step"),
+    "ego_pose": ("3", "float64", "ego world x, y, heading at t (world: x along the road, y left)"),
+    "ego_size": ("2", "float32", "ego length, width"),
+    "scene_seed": ("", "int64", "seed of the scene the frame comes from"),
+    "scenario": ("", "int8", "scenario type, index into config.SCENARIOS"),
+    "frame_index": ("", "int16", "t, frames since the scene started"),
+    "future_collision": ("", "bool", "the expert itself collides within the next T frames"),
 }
 
 
@@ -126,7 +126,17 @@ def frames_from_log(log: dict, cfg: SimConfig, chunk: int = 512) -> dict:
     }
 
 
-def load_split(path) -> dict:
-    """The arrays of one split file written by the datagen stage (`train.npz`, ...)."""
+def pack_raster(raster: np.ndarray) -> np.ndarray:
+    """0/1 rasters (F, C, H, W) -> bits packed along the width (F, C, H, ceil(W / 8)): 8x smaller."""
+    return np.packbits(raster.astype(bool), axis=-1)
+
+
+def load_split(path, raster: bool = True) -> dict:
+    """The arrays of one split file written by the datagen stage (`train.npz`, ...), with the
+    packed `raster_bits` unpacked into `raster` (F, C, H, W) uint8 (skip it with raster=False)."""
     with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+        out = {k: z[k] for k in z.files if k != "raster_bits"}
+        if raster:
+            bits = z["raster_bits"]
+            out["raster"] = np.unpackbits(bits, axis=-1, count=bits.shape[-2])
+    return out
