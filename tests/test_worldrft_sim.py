@@ -16,7 +16,8 @@ import pytest
 from hrlzoo.envs.driving.config import SCENARIOS, MobilConfig, RasterConfig, SimConfig
 from hrlzoo.envs.driving.control import PlanTracker
 from hrlzoo.envs.driving.dataset import FRAME_KEYS, frames_from_log, load_split, record
-from hrlzoo.envs.driving.evaluate import closed_loop, constant_velocity_planner, evaluate_plans, l2_at, summarize
+from hrlzoo.envs.driving.evaluate import (closed_loop, constant_velocity_planner, evaluate_plans, expert_plan, l2_at,
+                                          summarize)
 from hrlzoo.envs.driving.geometry import box_corners, boxes_overlap, from_frame, to_frame
 from hrlzoo.envs.driving.raster import CHANNELS, render, to_pixels
 from hrlzoo.envs.driving.sim import DrivingSim
@@ -227,13 +228,22 @@ def test_open_loop_metrics_agree_with_the_simulator():
 
 
 def test_closed_loop_scores_expert_above_constant_velocity():
+    """The expert, the expert's own plan tracked by the controller (a perfect imitator), and
+    driving straight on at constant speed, on the same scenes."""
     seeds = range(60)
     ex = closed_loop(CFG, seeds, None, 20)
     cv = closed_loop(CFG, seeds, constant_velocity_planner(CFG.dt, CFG.horizon), 20, ex["progress"])
-    se, sc = summarize(ex), summarize(cv)
+    orc = closed_loop(CFG, seeds, expert_plan, 20, ex["progress"], privileged=True)
+    se, sc, so = summarize(ex), summarize(cv), summarize(orc)
     assert se["collision_pct"] < sc["collision_pct"] and se["pdms"] > sc["pdms"]
+    assert so["pdms"] > sc["pdms"] and so["ep"] > 0.9 and so["offroad_pct"] == 0
+    assert abs(so["collision_pct"] - se["collision_pct"]) <= 5
     assert np.all((cv["pdms"] >= 0) & (cv["pdms"] <= 1)) and np.all(ex["ep"] == 1.0)
     assert np.all(cv["pdms"][cv["collision"]] == 0)
+    per = summarize(cv, by_scenario=True)
+    assert per["all"] == sc and sum(v["scenes"] for k, v in per.items() if k != "all") == 60
+    with pytest.raises(ValueError, match="non-finite"):
+        closed_loop(CFG, range(2), lambda obs: np.full((2, CFG.horizon, 2), np.nan), 2, np.ones(2))
 
 
 # ---------------------------------------------------------------- gymnasium

@@ -66,7 +66,7 @@ def record(cfg: SimConfig, seeds, frames: int, on_frame: Callable[[], None] | No
             on_frame()
     out = {k: np.stack(v, 1) for k, v in log.items()}
     out.update(closure=sim.closure.copy(), seeds=sim.seeds.copy(), scenario=sim.scenario.copy(),
-               crash_frame=sim.crash_frame.copy(), traffic_collisions=sim.traffic_collisions.copy())
+               crash_frame=sim.crash_frame.copy())
     return out
 
 

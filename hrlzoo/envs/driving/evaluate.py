@@ -28,13 +28,14 @@ relative to our rule-based expert rather than to the PDM-Closed planner.
 
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import numpy as np
 
-from hrlzoo.envs.driving.config import SimConfig
+from hrlzoo.envs.driving.config import SCENARIOS, SimConfig
 from hrlzoo.envs.driving.control import PlanTracker
-from hrlzoo.envs.driving.geometry import box_corners, boxes_overlap, from_frame, path_headings
+from hrlzoo.envs.driving.geometry import box_corners, boxes_overlap, from_frame, path_headings, to_frame
 from hrlzoo.envs.driving.sim import DrivingSim
 
 TTC_TIMES = (0.3, 0.6, 0.9)
@@ -102,12 +103,14 @@ def ttc_violation(sim: DrivingSim) -> np.ndarray:
 
 
 def closed_loop(cfg: SimConfig, seeds, planner: Planner | None, frames: int,
-                reference_progress: np.ndarray | None = None) -> dict:
+                reference_progress: np.ndarray | None = None, privileged: bool = False) -> dict:
     """Run `planner` (None: the expert) on scenes `seeds` for `frames` frames (see module doc).
 
     Returns per-scene arrays: collision, offroad, progress, ttc, comfort, ep, pdms, scenario,
     seed. `reference_progress` (N,) is the expert's progress on the same seeds; None runs the
     expert to get it (pass the expert's own result's "progress" to score several planners).
+    `privileged` adds the simulator itself to the observation as obs["sim"] (read it, do not
+    step it), for oracle planners such as `expert_plan`.
     """
     sim = DrivingSim(cfg, seeds)
     n = sim.n
@@ -121,7 +124,13 @@ def closed_loop(cfg: SimConfig, seeds, planner: Planner | None, frames: int,
         if planner is None:
             sim.step()
         else:
-            plan = np.asarray(planner(sim.observe()))
+            obs = sim.observe()
+            if privileged:
+                obs["sim"] = sim
+            plan = np.asarray(planner(obs), dtype=np.float64)
+            if plan.shape[:2] != (n, cfg.horizon) or not np.isfinite(plan).all():
+                raise ValueError(f"planner returned {plan.shape} plans with non-finite values or not (N={n}, "
+                                 f"T={cfg.horizon}, 2)")
             sim.step(ego_controls=PlanTracker(sim, plan))
         st = sim.ego_state().astype(np.float64)
         acc, yaw = st[:, 1], st[:, 2]
@@ -145,9 +154,29 @@ def closed_loop(cfg: SimConfig, seeds, planner: Planner | None, frames: int,
             "comfort": comfort, "ep": ep, "pdms": pdms, "scenario": sim.scenario.copy(), "seed": sim.seeds.copy()}
 
 
-def summarize(result: dict) -> dict:
-    """Scene means of a closed-loop result (rates in %, PDMS x 100)."""
-    return {"collision_pct": 100 * float(np.mean(result["collision"])),
+def expert_plan(obs: dict) -> np.ndarray:
+    """Oracle planner (needs `privileged=True`): the trajectory the expert would drive over
+    the next `horizon` frames from the current state, found by simulating a copy of the scene."""
+    sim = obs["sim"]
+    future = copy.deepcopy(sim)
+    poses = []
+    for _ in range(sim.cfg.horizon):
+        future.step()
+        poses.append(future.ego_pose())
+    return to_frame(np.stack(poses, 1), sim.ego_pose()[:, None, :])[..., :2]
+
+
+def summarize(result: dict, by_scenario: bool = False) -> dict:
+    """Scene means of a closed-loop result (rates in %, PDMS x 100); with `by_scenario`,
+    {"all": ..., "<scenario>": ...} for every scenario type present."""
+    if by_scenario:
+        out = {"all": summarize(result)}
+        for i, name in enumerate(SCENARIOS):
+            m = result["scenario"] == i
+            if m.any():
+                out[name] = summarize({k: v[m] for k, v in result.items()})
+        return out
+    return {"scenes": int(len(result["collision"])),"collision_pct": 100 * float(np.mean(result["collision"])),
             "offroad_pct": 100 * float(np.mean(result["offroad"])),
             "progress_m": float(np.mean(result["progress"])),
             "ttc": float(np.mean(result["ttc"])), "comfort": float(np.mean(result["comfort"])),

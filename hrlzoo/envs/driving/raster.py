@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from hrlzoo.envs.driving.config import RasterConfig
-from hrlzoo.envs.driving.geometry import from_frame, to_frame
+from hrlzoo.envs.driving.geometry import to_frame
 
 CHANNELS = ("road", "lane_lines", "closure", "route", "ego", "vehicles_t0", "vehicles_t-1", "vehicles_t-2")
 __doc__ += "".join(f"\n    {i} {name}" for i, name in enumerate(CHANNELS))
@@ -72,19 +72,22 @@ def render(rc: RasterConfig, ego_pose, ego_size, history, closure, route_y, lane
     grid = pixel_grid(rc)
     P = len(grid)
     out = np.zeros((n, len(CHANNELS), P), dtype=np.uint8)
-    world = from_frame(np.broadcast_to(grid, (n, P, 2)), ego_pose[:, None, :])  # (N, P, 2)
-    wx, wy = world[..., 0], world[..., 1]
+    c, s = np.cos(ego_pose[:, 2:3]).astype(np.float32), np.sin(ego_pose[:, 2:3]).astype(np.float32)
+    gx, gy = grid[None, :, 0].astype(np.float32), grid[None, :, 1].astype(np.float32)
+    wx = ego_pose[:, 0:1].astype(np.float32) + c * gx - s * gy  # world x, y of every pixel (N, P)
+    wy = ego_pose[:, 1:2].astype(np.float32) + s * gx + c * gy
     half = rc.resolution / 2
     out[:, 0] = (wy >= 0) & (wy <= lanes * lane_width)
-    k = np.arange(lanes + 1) * lane_width
-    on_line = np.abs(wy[..., None] - k) <= half
-    dashed = (np.floor(wx / DASH) % 2 == 0)[..., None] | (k == 0) | (k == lanes * lane_width)
-    out[:, 1] = (on_line & dashed).any(-1)
-    has_cl = closure[:, 3] > 0
-    cl = to_frame(closure, ego_pose)
-    out[:, 2] = _inside(grid[None, :, 0], grid[None, :, 1], cl[:, None, :])[:, 0] & has_cl[:, None]
+    k = np.rint(wy / lane_width)  # nearest lane line, 0 (right edge) .. lanes (left edge)
+    edge = (k == 0) | (k == lanes)
+    dashed = np.floor(wx / DASH) % 2 == 0
+    out[:, 1] = (np.abs(wy - k * lane_width) <= half) & (k >= 0) & (k <= lanes) & (edge | dashed)
+    rows = np.flatnonzero(closure[:, 3] > 0)
+    if len(rows):
+        cl = to_frame(closure[rows], ego_pose[rows])
+        out[rows, 2] = _inside(grid[None, :, 0], grid[None, :, 1], cl)
     has_route = np.isfinite(route_y)
-    out[:, 3] = (np.abs(wy - np.nan_to_num(route_y)[:, None]) <= half) & has_route[:, None] & (grid[None, :, 0] >= 0)
+    out[:, 3] = (np.abs(wy - np.nan_to_num(route_y)[:, None]) <= half) & has_route[:, None] & (gx >= 0)
     ego = np.concatenate([np.zeros((n, 3)), ego_size], -1)[:, None]
     _draw_boxes(out[:, 4], ego, np.ones((n, 1), dtype=bool), rc)
     for t in range(3):

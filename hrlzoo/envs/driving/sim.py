@@ -81,7 +81,6 @@ class DrivingSim:
             self.offroad = np.zeros(n, dtype=bool)
             self.crash_frame = np.full(n, -1, dtype=np.int64)
             self.offroad_frame = np.full(n, -1, dtype=np.int64)
-            self.traffic_collisions = np.zeros(n, dtype=np.int64)
         else:
             for k in VEHICLE_FIELDS + ("closure",) + SCENE_FIELDS:
                 getattr(self, k)[mask] = sc[k]
@@ -89,8 +88,7 @@ class DrivingSim:
                 getattr(self, k)[mask] = 0.0
             self.lat_speed[mask] = self.cfg.mobil.lat_speed
             self.cut_brake_until[mask] = -np.inf
-            for k in ("frame", "traffic_collisions"):
-                getattr(self, k)[mask] = 0
+            self.frame[mask] = 0
             for k in ("crashed", "offroad"):
                 getattr(self, k)[mask] = False
             self.crash_frame[mask] = -1
@@ -172,9 +170,11 @@ class DrivingSim:
 
     def _self_mask(self) -> np.ndarray:
         """(V, 2V + 1): a vehicle ignores itself and its own claim."""
-        V = self.cfg.vehicles
-        eye = np.eye(V, dtype=bool)
-        return np.concatenate([eye, eye, np.zeros((V, 1), dtype=bool)], 1)
+        if getattr(self, "_self_mask_cache", None) is None:
+            V = self.cfg.vehicles
+            eye = np.eye(V, dtype=bool)
+            self._self_mask_cache = np.concatenate([eye, eye, np.zeros((V, 1), dtype=bool)], 1)
+        return self._self_mask_cache
 
     def _mobil(self, acc_now, decide, obstacles):
         """Lane choice (MOBIL, with mandatory incentives) of every free vehicle whose turn it is
@@ -209,9 +209,8 @@ class DrivingSim:
             a_new = idm_accel(v, v0, lg, gather(ov, li), idm)
             f_is_vehicle = np.isfinite(fg) & (fi < 2 * V)
             fi_v = fi % V
-            f_new = idm_accel(self.v[r][np.arange(len(r))[:, None], fi_v], self.v0[r][np.arange(len(r))[:, None], fi_v],
-                              fg, v, idm)
-            f_old = acc_now[r][np.arange(len(r))[:, None], fi_v]
+            f_new = idm_accel(gather(self.v[r], fi_v), gather(self.v0[r], fi_v), fg, v, idm)
+            f_old = gather(acc_now[r], fi_v)
             safe = (lg > 1.0) & (~f_is_vehicle | ((fg > 1.0) & (f_new >= -m.b_safe)))
             gain = a_new - acc + m.politeness * np.where(f_is_vehicle, f_new - f_old, 0.0)
             # mandatory: leave a closed lane; never enter a lane closed just ahead
@@ -316,8 +315,9 @@ class DrivingSim:
 
     def _check_ego(self) -> None:
         """Collision (exact box overlap) with any vehicle or the closure, and leaving the road."""
-        ego = self.boxes()[:, :1]
-        others = np.concatenate([self.boxes()[:, 1:], self.closure[:, None]], 1)
+        boxes = self.boxes()
+        ego = boxes[:, :1]
+        others = np.concatenate([boxes[:, 1:], self.closure[:, None]], 1)
         valid = np.concatenate([self.active[:, 1:], self.closure[:, None, 3] > 0], 1)
         hit = (boxes_overlap(ego, others) & valid).any(1)
         ys = box_corners(ego[:, 0])[..., 1]

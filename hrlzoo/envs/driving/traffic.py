@@ -23,7 +23,7 @@ def idm_accel(v, v0, gap, v_lead, p: IDMConfig):
     free = 1.0 - (np.maximum(v, 0.0) / v0) ** p.delta
     finite = np.isfinite(gap)
     inter = np.where(finite, (s_star / np.maximum(np.where(finite, gap, 1.0), 0.1)) ** 2, 0.0)
-    return np.clip(p.a_max * (free - inter), -p.b_max, p.a_max)
+    return np.minimum(np.maximum(p.a_max * (free - inter), -p.b_max), p.a_max)  # np.clip is slower on small arrays
 
 
 def lateral_extent(length, width, heading):
@@ -49,14 +49,12 @@ def neighbours(qx, qy, qlen, qwid, ox, oy, olen, owid, ovalid, margin, exclude=N
     ahead = np.where(near & (dx > 0), dx - half, np.inf)
     behind = np.where(near & (dx <= 0), -dx - half, np.inf)
     li, fi = ahead.argmin(-1), behind.argmin(-1)
-    lg = np.take_along_axis(ahead, li[..., None], -1)[..., 0]
-    fg = np.take_along_axis(behind, fi[..., None], -1)[..., 0]
-    return lg, li, fg, fi
+    return ahead.min(-1), li, behind.min(-1), fi
 
 
 def gather(values, idx):
     """values (N, M), idx (N, Q) -> (N, Q)."""
-    return np.take_along_axis(values, idx, axis=1)
+    return values[np.arange(len(idx))[:, None], idx]
 
 
 def lane_of(y, lane_width, lanes):
