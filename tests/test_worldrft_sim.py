@@ -40,7 +40,8 @@ def _segments_cross(p, q, r, s) -> bool:
     o1, o2, o3, o4 = orient(p, q, r), orient(p, q, s), orient(r, s, p), orient(r, s, q)
     if o1 != o2 and o3 != o4:
         return True
-    return (o1 == 0 and on(p, q, r)) or (o2 == 0 and on(p, q, s)) or (o3 == 0 and on(r, s, p)) or (o4 == 0 and on(r, s, q))
+    return ((o1 == 0 and on(p, q, r)) or (o2 == 0 and on(p, q, s))
+            or (o3 == 0 and on(r, s, p)) or (o4 == 0 and on(r, s, q)))
 
 
 def _inside(poly, pt) -> bool:
@@ -266,7 +267,8 @@ def test_vector_env_reset_step_autoreset():
     obs, info = env.reset(seed=0)
     assert env.observation_space.contains(obs) and obs["raster"].shape == (4, len(CHANNELS), 64, 64)
     first_seeds = info["scene_seed"].copy()
-    straight = np.stack([obs["ego_state"][:, :1] * CFG.dt * np.arange(1, CFG.horizon + 1), np.zeros((4, CFG.horizon))], -1)
+    ahead = obs["ego_state"][:, :1] * CFG.dt * np.arange(1, CFG.horizon + 1)
+    straight = np.stack([ahead, np.zeros((4, CFG.horizon))], -1)
     for step in range(4):
         obs, reward, term, trunc, info = env.step(straight.astype(np.float32))
         assert env.observation_space.contains(obs) and reward.shape == (4,)
@@ -315,7 +317,8 @@ def test_datagen_smoke_writes_disjoint_splits(tmp_path, monkeypatch):
         assert (d["raster"][:, CHANNELS.index("ego"), CFG.raster.ego_row, S // 2] == 1).all()
         assert set(np.unique(d["command"])) <= {0, 1, 2}
         seeds[split] = set(d["scene_seed"].tolist())
-    assert not (seeds["train"] & seeds["val"]) and not (seeds["train"] & seeds["test"]) and not (seeds["val"] & seeds["test"])
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        assert not seeds[a] & seeds[b]
     # the same params give the same bytes (DVC hashes agree between runs)
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     shutil.rmtree(out)

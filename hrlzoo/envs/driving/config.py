@@ -36,7 +36,8 @@ class MobilConfig:
     b_safe: float = knob(3.0, gt=0, help="the new follower may be made to brake at most this hard (m/s^2)")
     period: float = knob(1.0, gt=0, help="seconds between lane-change decisions")
     mandatory_range: float = knob(150.0, gt=0, help="closures / route lanes this close ahead force a lane choice (m)")
-    mandatory_gain: float = knob(2.0, ge=0, help="incentive bonus (m/s^2) for leaving a closed lane or heading to the route lane")
+    mandatory_gain: float = knob(2.0, ge=0, help="incentive bonus (m/s^2) for leaving a closed lane or heading "
+                                 "to the route lane")
     lat_speed: float = knob(1.2, gt=0, help="lateral speed of a normal lane change (m/s)")
     lat_gain: float = knob(0.8, gt=0, help="lateral speed per metre of lateral error, before the cap (1/s)")
 
@@ -47,7 +48,8 @@ class CutInConfig:
 
     gap_min: float = knob(1.0, ge=0, help="smallest bumper gap ahead of the ego at which the cut starts (m)")
     gap_max: float = knob(10.0, ge=0, help="largest such gap (m)")
-    speed_gain_min: float = knob(1.0, ge=0, help="the cutter holds this much more than the ego's speed before cutting (m/s)")
+    speed_gain_min: float = knob(1.0, ge=0, help="the cutter holds this much more than the ego's speed before "
+                                 "cutting (m/s)")
     speed_gain_max: float = knob(4.0, ge=0, help="upper end of that speed difference (m/s)")
     lat_speed: float = knob(3.0, gt=0, help="lateral speed of the aggressive cut (m/s)")
     brake_min: float = knob(1.0, ge=0, help="deceleration of the cutter while it cuts in, lower end (m/s^2)")
@@ -83,7 +85,8 @@ class SimConfig:
     lane_width: float = knob(3.75, gt=0, help="metres")
     vehicles: int = knob(16, ge=2, help="vehicle slots per scene, the ego included (slot 0)")
     traffic_min: int = knob(6, ge=0, help="fewest other vehicles in a scene")
-    traffic_max: int = knob(13, ge=0, help="most other vehicles in a scene (< vehicles - 1 leaves room for a cutter/stalled car)")
+    traffic_max: int = knob(13, ge=0, help="most other vehicles in a scene (<= vehicles - 2: room for a cutter / "
+                            "stalled car)")
     dt: float = knob(0.5, gt=0, help="seconds between frames (observations, plans, logged waypoints)")
     substeps: int = knob(5, ge=1, help="integration steps per frame (dt / substeps = 0.1 s)")
     horizon: int = knob(6, ge=1, help="future waypoints of a plan / expert trajectory (6 x 0.5 s = 3 s)")

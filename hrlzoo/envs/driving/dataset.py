@@ -93,7 +93,8 @@ def frames_from_log(log: dict, cfg: SimConfig, chunk: int = 512) -> dict:
     agents_future = np.concatenate(
         [others[s[:, None], fut], np.broadcast_to(closure[:, None, None, :], (len(s), H, 1, 5))], 2)
     agents_future = to_frame(agents_future, pose[:, None, None, :])
-    agents_valid = np.concatenate([log["active"][s[:, None], fut, 1:], np.broadcast_to(has_cl[:, None, None], (len(s), H, 1))], 2)
+    agents_valid = np.concatenate([log["active"][s[:, None], fut, 1:],
+                                   np.broadcast_to(has_cl[:, None, None], (len(s), H, 1))], 2)
     now = np.concatenate([others[s, t], closure[:, None, :]], 1)
     v_now = np.concatenate([log["v"][s, t, 1:], np.zeros((len(s), 1))], 1)
     now_ego = to_frame(now, pose[:, None, :])

@@ -48,7 +48,8 @@ def make_scene(seed: int, cfg: SimConfig) -> dict:
 
     ego_lane = int(rng.integers(lanes))
     ego_v0 = rng.uniform(0.75 * cfg.speed_max, cfg.speed_max)
-    s["lane"][0], s["x"][0], s["v"][0], s["v0"][0], s["active"][0] = ego_lane, 0.0, rng.uniform(0.6, 1.0) * ego_v0, ego_v0, True
+    s["lane"][0], s["x"][0], s["v0"][0], s["active"][0] = ego_lane, 0.0, ego_v0, True
+    s["v"][0] = rng.uniform(0.6, 1.0) * ego_v0
 
     n_traffic = int(rng.integers(cfg.traffic_min, cfg.traffic_max + 1))
     slot = 1
@@ -108,7 +109,8 @@ def make_scene(seed: int, cfg: SimConfig) -> dict:
 
     s["y"] = np.where(s["active"], lane_center(s["lane"], cfg.lane_width), -1e4)
     return {**s, "closure": closure, "scenario": SCENARIOS.index(scenario), "cutter": cutter,
-            "cut_gap": cut_gap, "cut_brake": cut_brake, "cut_gain": gain, "route_lane": route_lane, "route_time": route_time}
+            "cut_gap": cut_gap, "cut_brake": cut_brake, "cut_gain": gain, "route_lane": route_lane,
+            "route_time": route_time}
 
 
 def make_scenes(seeds, cfg: SimConfig) -> dict:

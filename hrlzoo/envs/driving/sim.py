@@ -122,7 +122,8 @@ class DrivingSim:
 
     def ego_state(self) -> np.ndarray:
         """(N, 4): speed (m/s), acceleration (m/s^2), yaw rate (rad/s), steering angle (rad)."""
-        return np.stack([self.v[:, 0], self.acc[:, 0], self.yaw_rate[:, 0], self.steer[:, 0]], axis=-1).astype(np.float32)
+        state = np.stack([self.v[:, 0], self.acc[:, 0], self.yaw_rate[:, 0], self.steer[:, 0]], axis=-1)
+        return state.astype(np.float32)
 
     def route_active(self) -> np.ndarray:
         return (self.route_lane >= 0) & (self.time >= self.route_time)
@@ -141,7 +142,8 @@ class DrivingSim:
         """Ego-centric rasters (N, C, size, size) uint8 of the current frame (see raster.py)."""
         c = self.cfg
         size = np.stack([self.length[:, 0], self.width[:, 0]], -1)
-        return render(c.raster, self.ego_pose(), size, self.history, self.closure, self.route_y(), c.lanes, c.lane_width)
+        return render(c.raster, self.ego_pose(), size, self.history, self.closure, self.route_y(), c.lanes,
+                      c.lane_width)
 
     def observe(self) -> dict:
         """What a planner sees: raster (N, C, H, W) uint8, ego_state (N, 4) float32, command (N,) int64."""
@@ -192,11 +194,13 @@ class DrivingSim:
             return
         ox, oy, olen, owid, ov, ovalid = (o[r] for o in obstacles)  # (Q, M): each query's own scene
         q = lambda a: a[r, k][:, None]  # noqa: E731  (Q, 1)
-        x, v, v0, ln, length, width, acc = q(self.x), q(self.v), q(self.v0), q(lane), q(self.length), q(self.width), q(acc_now)
+        x, v, v0, ln, acc = q(self.x), q(self.v), q(self.v0), q(lane), q(acc_now)
+        length, width = q(self.length), q(self.width)
         exclude = self._self_mask()[k][:, None, :]
         cl = self.closure[r]
         cl_lane = lane_of(cl[:, 1:2], c.lane_width, c.lanes)
-        cl_ahead = (cl[:, 3:4] > 0) & (cl[:, 0:1] + cl[:, 3:4] / 2 > x) & (cl[:, 0:1] - cl[:, 3:4] / 2 - x < m.mandatory_range)
+        cl_ahead = (cl[:, 3:4] > 0) & (cl[:, 0:1] + cl[:, 3:4] / 2 > x) & \
+                   (cl[:, 0:1] - cl[:, 3:4] / 2 - x < m.mandatory_range)
         is_ego = (k == 0)[:, None]
         route_on = self.route_active()[r][:, None] & is_ego
         route_lane = self.route_lane[r][:, None]
@@ -306,7 +310,8 @@ class DrivingSim:
         h_old = self.h
         x, y, h, v = bicycle_step(self.x, self.y, self.h, self.v, acc, steer, self.length, dt, 1.5 * c.speed_max)
         move = self.active
-        self.x, self.y, self.h, self.v = (np.where(move, a, b) for a, b in ((x, self.x), (y, self.y), (h, self.h), (v, self.v)))
+        self.x, self.y, self.h, self.v = (np.where(move, new, old)
+                                          for new, old in ((x, self.x), (y, self.y), (h, self.h), (v, self.v)))
         self.acc, self.steer, self.yaw_rate = acc, steer, (self.h - h_old) / dt
         self.time = self.time + dt
         self._y_seen = self._y_seen[1:] + [self.y.copy()]
@@ -347,7 +352,8 @@ class DrivingSim:
         has_cutter = (self.cutter >= 0) & (self.cut_state < 2)
         movable[np.flatnonzero(has_cutter), self.cutter[has_cutter]] = False
         slot = np.arange(c.vehicles)[None, :]
-        for far, new_x in ((self.x < ex - 100.0, ex + 150.0 + 10.0 * (slot % 5)), (self.x > ex + 250.0, ex - 90.0 + 0 * slot)):
+        moves = ((self.x < ex - 100.0, ex + 150.0 + 10.0 * (slot % 5)), (self.x > ex + 250.0, ex - 90.0 + 0 * slot))
+        for far, new_x in moves:
             cand = movable & far
             if not cand.any():
                 continue
@@ -359,7 +365,8 @@ class DrivingSim:
                 if np.any((ahead > -30.0) & (ahead < 80.0)):
                     continue
                 cl = self.closure[r]
-                if cl[3] > 0 and abs(cl[1] - self.y[r, k]) < c.lane_width and -30.0 < cl[0] - cl[3] / 2 - nx < 80.0 + cl[3]:
+                cl_ahead = -30.0 < cl[0] - cl[3] / 2 - nx < 80.0 + cl[3]
+                if cl[3] > 0 and abs(cl[1] - self.y[r, k]) < c.lane_width and cl_ahead:
                     continue
                 self.x[r, k] = nx
                 self.v[r, k] = self.v0[r, k]
