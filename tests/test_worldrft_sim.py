@@ -228,6 +228,25 @@ def test_open_loop_metrics_agree_with_the_simulator():
     assert np.allclose(still["progress"], 0) and still["l2"][:, -1].mean() > 20
 
 
+def test_plan_collision_is_per_time_step():
+    """A plan driving at 10 m/s through a car stopped 22 m ahead overlaps it exactly at the steps
+    where the boxes overlap: ego centre at 20 m (front at 22.25) and 25 m, not 15 m or 30 m."""
+    T = CFG.horizon
+    plan = np.stack([10.0 * CFG.dt * np.arange(1, T + 1), np.zeros(T)], -1)[None]  # 5, 10, ..., 30 m
+    agents = np.zeros((1, T, 2, 5))
+    agents[0, :, 0] = [22.0, 0.0, 0.0, 4.0, 2.0]  # rear bumper at 20 m; the ego's front at x + 2.25
+    agents[0, :, 1] = [10.0, 3.75, 0.0, 4.0, 2.0]  # beside, in the next lane
+    valid = np.ones((1, T, 2), dtype=bool)
+    pose = np.array([[0.0, 5.625, 0.0]])
+    m = evaluate_plans(plan, plan, agents, valid, np.array([[4.5, 1.9]]), pose, CFG)
+    assert m["collision"][0].tolist() == [False, False, False, True, True, False]
+    valid[0, :, 0] = False
+    assert not evaluate_plans(plan, plan, agents, valid, np.array([[4.5, 1.9]]), pose, CFG)["collision"].any()
+    swerve = plan.copy()
+    swerve[0, :, 1] = -6.0  # 6 m to the right of the middle lane's centre: off the road
+    assert evaluate_plans(swerve, plan, agents, valid, np.array([[4.5, 1.9]]), pose, CFG)["offroad"][0, 2:].all()
+
+
 def test_closed_loop_scores_expert_above_constant_velocity():
     """The expert, the expert's own plan tracked by the controller (a perfect imitator), and
     driving straight on at constant speed, on the same scenes."""
@@ -287,6 +306,19 @@ def test_committed_params_are_valid():
     p = load_params("worldrft", WorldRFTParams, root=ROOT)
     assert set(p.sizes) == {"smoke", "cpu", "paper"}
     assert p.sim == SimConfig()  # the YAML spells out the simulator's defaults
+
+
+def test_bad_sim_params_exit_2_before_writing(tmp_path, monkeypatch, capsys):
+    from stages.worldrft.datagen import main
+
+    (tmp_path / "params").mkdir()
+    text = (ROOT / "params" / "worldrft.yaml").read_text().replace("    cruise: 0.25", "    merge: 0.25", 1)
+    (tmp_path / "params" / "worldrft.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    assert main([]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "sim.mix: unknown scenario 'merge'" in err, err
+    assert not (tmp_path / "data").exists()
 
 
 def test_datagen_smoke_writes_disjoint_splits(tmp_path, monkeypatch):
