@@ -32,7 +32,6 @@ def body(ctx: Stage) -> None:
 
     import polars as pl
 
-    from hrlzoo.envs.driving.dataset import pack_raster
     from hrlzoo.pipeline.artifacts import save_npz
     from stages.worldrft.params import split_seeds
 
@@ -42,7 +41,6 @@ def body(ctx: Stage) -> None:
     rows, counts = [], {}
     for split in SPLITS:
         frames, scene_rows = expert_frames(ctx, split_seeds(p, split), split)
-        frames["raster_bits"] = pack_raster(frames.pop("raster"))
         save_npz(frames, out / f"{split}.npz")
         rows += scene_rows
         counts[split] = {"scenes": len(scene_rows), "frames": int(len(frames["scene_seed"])),
@@ -56,12 +54,12 @@ def body(ctx: Stage) -> None:
 
 
 def expert_frames(ctx: Stage, seeds: list[int], split: str) -> tuple[dict, list[dict]]:
-    """Frames of the expert's logs of `seeds` (simulated `batch` scenes at a time), and one
-    row per scene for scenes.parquet."""
+    """Frames of the expert's logs of `seeds` (simulated `batch` scenes at a time; rasters
+    bit-packed chunk by chunk, to keep memory low), and one row per scene for scenes.parquet."""
     import numpy as np
 
     from hrlzoo.envs.driving.config import SCENARIOS
-    from hrlzoo.envs.driving.dataset import frames_from_log, record
+    from hrlzoo.envs.driving.dataset import frames_from_log, pack_raster, record
     from stages.worldrft.params import sizes
 
     p: WorldRFTParams = ctx.params
@@ -72,6 +70,7 @@ def expert_frames(ctx: Stage, seeds: list[int], split: str) -> tuple[dict, list[
         chunk = seeds[a:a + d.batch]
         log = record(p.sim, chunk, d.frames, on_frame=lambda n=len(chunk): bar.update(n))
         fr = frames_from_log(log, p.sim)
+        fr["raster_bits"] = pack_raster(fr.pop("raster"))
         parts.append(fr)
         logged = np.bincount(np.searchsorted(log["seeds"], fr["scene_seed"]), minlength=len(chunk))
         progress = log["boxes"][:, -1, 0, 0] - log["boxes"][:, 0, 0, 0]
