@@ -15,7 +15,7 @@ import pytest
 
 from hrlzoo.envs.driving.config import SCENARIOS, MobilConfig, RasterConfig, SimConfig
 from hrlzoo.envs.driving.control import PlanTracker
-from hrlzoo.envs.driving.dataset import FRAME_KEYS, frames_from_log, load_split, record
+from hrlzoo.envs.driving.dataset import FRAME_KEYS, frames_from_log, later_frame, load_split, record
 from hrlzoo.envs.driving.evaluate import (closed_loop, constant_velocity_planner, evaluate_plans, expert_plan, l2_at,
                                           summarize)
 from hrlzoo.envs.driving.geometry import box_corners, boxes_overlap, from_frame, to_frame
@@ -348,6 +348,14 @@ def test_datagen_smoke_writes_disjoint_splits(tmp_path, monkeypatch):
             assert str(d[k].dtype) == FRAME_KEYS[k][1], k
         assert (d["raster"][:, CHANNELS.index("ego"), CFG.raster.ego_row, S // 2] == 1).all()
         assert set(np.unique(d["command"])) <= {0, 1, 2}
+        nxt = later_frame(d, 1)
+        has = nxt >= 0
+        assert has.mean() > 0.5
+        assert np.array_equal(d["scene_seed"][nxt[has]], d["scene_seed"][has])
+        assert np.array_equal(d["frame_index"][nxt[has]], d["frame_index"][has] + 1)
+        # the expert's first future waypoint is where the ego is in the next frame
+        ahead = to_frame(d["ego_pose"][nxt[has]], d["ego_pose"][has])
+        assert np.allclose(ahead[:, :2], d["expert_future"][has, 0, :2], atol=1e-3)
         seeds[split] = set(d["scene_seed"].tolist())
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         assert not seeds[a] & seeds[b]

@@ -16,7 +16,7 @@ Modules, one idea each:
 
 from hrlzoo.envs.driving.config import COMMANDS, SCENARIOS, SimConfig
 from hrlzoo.envs.driving.control import PlanTracker
-from hrlzoo.envs.driving.dataset import FRAME_KEYS, frames_from_log, load_split, record
+from hrlzoo.envs.driving.dataset import FRAME_KEYS, frames_from_log, later_frame, load_split, record
 from hrlzoo.envs.driving.evaluate import (closed_loop, constant_velocity_planner, evaluate_plans, expert_plan, l2_at,
                                           summarize)
 from hrlzoo.envs.driving.geometry import boxes_overlap, from_frame, to_frame
@@ -25,4 +25,4 @@ from hrlzoo.envs.driving.sim import DrivingSim
 
 __all__ = ["CHANNELS", "COMMANDS", "FRAME_KEYS", "SCENARIOS", "DrivingSim", "PlanTracker", "SimConfig", "boxes_overlap",
            "closed_loop", "constant_velocity_planner", "evaluate_plans", "expert_plan", "frames_from_log", "from_frame",
-           "l2_at", "load_split", "record", "summarize", "to_frame"]
+           "l2_at", "later_frame", "load_split", "record", "summarize", "to_frame"]

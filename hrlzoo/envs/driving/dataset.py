@@ -127,6 +127,18 @@ def frames_from_log(log: dict, cfg: SimConfig, chunk: int = 512) -> dict:
     }
 
 
+def later_frame(split: dict, k: int = 1) -> np.ndarray:
+    """(F,) index, in the same split, of the frame k frames (k * dt s) after each frame of the
+    same scene; -1 where that frame is not logged (near the scene's end, or after a crash).
+    What a world model needs to pair the present with its future."""
+    key = split["scene_seed"].astype(np.int64) * 100_000 + split["frame_index"].astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    want = key + k
+    pos = np.clip(np.searchsorted(key[order], want), 0, len(key) - 1)
+    found = key[order][pos] == want
+    return np.where(found, order[pos], -1)
+
+
 def pack_raster(raster: np.ndarray) -> np.ndarray:
     """0/1 rasters (F, C, H, W) -> bits packed along the width (F, C, H, ceil(W / 8)): 8x smaller."""
     return np.packbits(raster.astype(bool), axis=-1)
