@@ -19,7 +19,7 @@ from hrlzoo.envs.driving.dataset import FRAME_KEYS, frames_from_log, later_frame
 from hrlzoo.envs.driving.evaluate import (closed_loop, constant_velocity_planner, evaluate_plans, expert_plan, l2_at,
                                           summarize)
 from hrlzoo.envs.driving.geometry import box_corners, boxes_overlap, from_frame, to_frame
-from hrlzoo.envs.driving.raster import CHANNELS, render, to_pixels
+from hrlzoo.envs.driving.raster import CHANNELS, draw, render, to_pixels, to_rgb
 from hrlzoo.envs.driving.sim import DrivingSim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,6 +188,14 @@ def test_raster_shows_the_ego_and_a_car_ahead_where_expected():
     assert 0.5 * area <= r[0, ego].sum() <= 2 * area + 4
     assert r[0, route].sum() == 0 and r[1, route].sum() > 0
     assert r[0, CHANNELS.index("road")][centre] == 1 and r[0, CHANNELS.index("road")][centre[0], 0] == 0
+    rgb = to_rgb(r[0])
+    assert rgb.shape == (rc.size, rc.size, 3) and rgb.dtype == np.uint8 and rgb[centre][2] > 200  # blue ego
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    draw(ax, r[0], rc, [np.array([[5.0, 0.0], [10.0, 0.5]])], [{"color": "yellow"}], title="plan")
+    xs, ys = ax.lines[0].get_data()
+    assert np.allclose([xs[0], ys[0]], [centre[1], centre[0]])  # a plan starts at the ego
 
 
 # ---------------------------------------------------------------- control and evaluation

@@ -7,7 +7,7 @@ Modules, one idea each:
     traffic    IDM, corridor neighbours, lane tracking, kinematic bicycle
     scenes     one scene per seed (cruise, cut_in, stalled, closure)
     sim        DrivingSim: N scenes stepped as array ops; the expert; navigation commands
-    raster     ego-centric bird's-eye rasters for a batch
+    raster     ego-centric bird's-eye rasters for a batch; to_rgb and draw (plans over a raster) for figures
     control    PlanTracker: a planned trajectory -> acceleration and steering
     dataset    expert logs -> per-frame training arrays; load_split
     evaluate   open-loop plan metrics (L2, collision, off-road, progress), closed-loop rollouts, PDMS-like score

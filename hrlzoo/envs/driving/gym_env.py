@@ -18,7 +18,7 @@ from gymnasium.vector.utils import batch_space
 
 from hrlzoo.envs.driving.config import COMMANDS, SimConfig
 from hrlzoo.envs.driving.control import PlanTracker
-from hrlzoo.envs.driving.raster import CHANNELS
+from hrlzoo.envs.driving.raster import CHANNELS, to_rgb
 from hrlzoo.envs.driving.sim import DrivingSim
 
 CRASH_PENALTY = 10.0
@@ -47,18 +47,6 @@ def _advance(sim: DrivingSim, plans: np.ndarray):
     sim.step(ego_controls=PlanTracker(sim, plans))
     ended = sim.done() & ~done0
     return PROGRESS_SCALE * (sim.x[:, 0] - x0) - CRASH_PENALTY * ended, sim.done()
-
-
-def _rgb(raster: np.ndarray) -> np.ndarray:
-    """(C, H, W) raster -> (H, W, 3) uint8 picture: grey road, white lines, blue ego,
-    red vehicles (fading for t-1, t-2), orange closures, green route."""
-    r = raster.astype(np.float32)
-    img = 0.25 * r[0][..., None] * np.ones(3) + 0.5 * r[1][..., None]
-    img += r[2][..., None] * np.array([1.0, 0.5, 0.0]) + 0.6 * r[3][..., None] * np.array([0.0, 1.0, 0.0])
-    img += r[4][..., None] * np.array([0.0, 0.3, 1.0])
-    for k, w in ((5, 1.0), (6, 0.5), (7, 0.25)):
-        img += w * r[k][..., None] * np.array([1.0, 0.0, 0.0])
-    return (255 * np.clip(img, 0, 1)).astype(np.uint8)
 
 
 class DrivingEnv(gym.Env):
@@ -100,7 +88,7 @@ class DrivingEnv(gym.Env):
 
     def render(self):
         if self.render_mode == "rgb_array":
-            return _rgb(self.sim.render()[0])
+            return to_rgb(self.sim.render()[0])
         return None
 
 

@@ -94,3 +94,31 @@ def render(rc: RasterConfig, ego_pose, ego_size, history, closure, route_y, lane
         boxes, active = history[t]
         _draw_boxes(out[:, 5 + t], to_frame(boxes[:, 1:], ego_pose[:, None, :]), active[:, 1:], rc)
     return out.reshape(n, len(CHANNELS), rc.size, rc.size)
+
+
+def to_rgb(raster: np.ndarray) -> np.ndarray:
+    """A raster (C, H, W) as a picture (H, W, 3) uint8: grey road, white lines, orange
+    closures, green route, blue ego, red vehicles (fainter at t-1, t-2)."""
+    r = raster.astype(np.float32)
+    img = 0.25 * r[0][..., None] * np.ones(3) + 0.5 * r[1][..., None]
+    img += r[2][..., None] * np.array([1.0, 0.5, 0.0]) + 0.6 * r[3][..., None] * np.array([0.0, 1.0, 0.0])
+    img += r[4][..., None] * np.array([0.0, 0.3, 1.0])
+    for k, w in ((5, 1.0), (6, 0.5), (7, 0.25)):
+        img += w * r[k][..., None] * np.array([1.0, 0.0, 0.0])
+    return (255 * np.clip(img, 0, 1)).astype(np.uint8)
+
+
+def draw(ax, raster: np.ndarray, rc: RasterConfig, plans=(), styles=None, title: str | None = None) -> None:
+    """Show a raster on a matplotlib Axes with ego-frame trajectories (T, 2+) drawn over it
+    (e.g. the expert's future, a planner's plan, GRPO samples); `styles` are plot kwargs per plan."""
+    ax.imshow(to_rgb(raster))
+    for i, plan in enumerate(plans):
+        px = to_pixels(np.concatenate([np.zeros((1, 2)), np.asarray(plan, dtype=np.float64)[:, :2]]), rc)
+        style = {"marker": ".", "linewidth": 1, **((styles or [{}] * len(plans))[i])}
+        ax.plot(px[:, 1], px[:, 0], **style)
+    ax.set_xlim(-0.5, rc.size - 0.5)
+    ax.set_ylim(rc.size - 0.5, -0.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
