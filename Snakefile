@@ -12,7 +12,8 @@
 # - parameter values (not the params file) are rule params, so Snakemake's params trigger
 #   reruns exactly the stages whose values changed, as DVC does.
 # Cluster resources come from each stage's `meta: snakemake:` block
-# (threads, mem_mb, runtime in minutes, gpu).
+# (threads, mem_mb, runtime in minutes, gpu), and so does `priority` (ready jobs of higher
+# priority start first: give the longest chain of stages the highest).
 
 import json
 from pathlib import Path
@@ -46,6 +47,7 @@ for _s in STAGES:
             cmd=(lambda wildcards, c=_s.cmd: c),
             values=(lambda wildcards, v=json.dumps(_s.param_values, sort_keys=True): v),
         threads: _s.threads
+        priority: _s.priority
         resources:
             **_s.resources,
         shell:

@@ -21,6 +21,7 @@ class StageSpec:
     param_values: dict = field(default_factory=dict)  # {"params/x.yaml": {"key": value}}
     threads: int = 1
     resources: dict = field(default_factory=dict)  # mem_mb, runtime (minutes), gpu
+    priority: int = 0  # Snakemake runs ready jobs of higher priority first (long chains first)
 
     @property
     def rule(self) -> str:
@@ -64,6 +65,7 @@ def dvc_stages(root: str | Path = ".") -> list[StageSpec]:
                 param_values=params,
                 threads=int(meta.get("threads", 1)),
                 resources=resources,
+                priority=int(meta.get("priority", 0)),
             ))
     return specs
 

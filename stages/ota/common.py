@@ -138,6 +138,14 @@ def train(ctx, what: str, module, loss_fn: Callable[[], tuple], steps: int, afte
     return rows
 
 
+def fit_actor(ctx, out: Path, method: str, actor, loss_fn: Callable[[], tuple]) -> list[dict]:
+    """Train one actor for `actor_steps`, save it as <out>/<method>.pt; its curve rows."""
+    p: OTAParams = ctx.params
+    rows = train(ctx, f"{ctx.args.maze} {method} actor", actor, loss_fn, sizes(p).train.actor_steps)
+    save_modules(out / f"{method}.pt", p, actor=actor)
+    return [{"method": method, **r} for r in rows]
+
+
 def write_curve(rows: list[dict], path: Path, key: str) -> None:
     """Training curves of the runs of one stage; `key` names the run column (value, method)."""
     import polars as pl

@@ -43,9 +43,7 @@ def body(ctx: Stage) -> None:
                 return gcbc.actor_loss(actor, b)
             return gcivl.actor_loss(actor, value, b, p.agent.gcivl_alpha)
 
-        curve = common.train(ctx, f"{maze} {method} actor", actor, step, sizes(p).train.actor_steps)
-        common.save_modules(out / f"{method}.pt", p, actor=actor)
-        rows += [{"method": method, **r} for r in curve]
+        rows += common.fit_actor(ctx, out, method, actor, step)
     common.write_curve(rows, out / "curve.parquet", "method")
 
 

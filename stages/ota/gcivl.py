@@ -12,7 +12,7 @@ import torch
 from hrlzoo.gcrl.nets import GCActor, GCValue, awr_weights
 from stages.ota.hiql import mean_value, value_loss  # the same IVL loss
 
-__all__ = ["make_value", "value_loss", "actor_loss", "act"]
+__all__ = ["make_value", "value_loss", "actor_loss"]
 
 
 def make_value(obs_dim: int, hidden: list[int], seeds: int, layer_norm: bool = True) -> GCValue:

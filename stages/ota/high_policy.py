@@ -45,9 +45,7 @@ def body(ctx: Stage) -> None:
                 return hiql.high_actor_loss(actor, low_value, low_value, b, cfg.high_alpha)
             return ota.high_actor_loss(actor, high_value, low_value, b, cfg)
 
-        curve = common.train(ctx, f"{maze} {method} high actor", actor, step, sizes(p).train.actor_steps)
-        common.save_modules(out / f"{method}.pt", p, actor=actor)
-        rows += [{"method": method, **r} for r in curve]
+        rows += common.fit_actor(ctx, out, method, actor, step)
     common.write_curve(rows, out / "curve.parquet", "method")
 
 

@@ -35,11 +35,9 @@ def body(ctx: Stage) -> None:
         b = common.batch(lambda g: low_actor_batch(data, g, B, k), gens, ctx.device)
         return hiql.low_actor_loss(actor, value, b, cfg)
 
-    rows = common.train(ctx, f"{maze} low actor", actor, step, sizes(p).train.actor_steps)
     out = ctx.out(common.low_dir(maze))
     out.mkdir(parents=True)
-    common.save_modules(out / "low.pt", p, actor=actor)
-    common.write_curve([{"method": "low", **r} for r in rows], out / "curve.parquet", "method")
+    common.write_curve(common.fit_actor(ctx, out, "low", actor, step), out / "curve.parquet", "method")
 
 
 def main(argv: list[str] | None = None) -> int:
