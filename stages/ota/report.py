@@ -152,12 +152,12 @@ def nsweep_figure(sweep, path: Path) -> None:
     metrics = ["success", "order_consistency", "adv_sign_acc"]
     fig, axes = new_figure(1, 3, size=(3.6, 3.2))
     for ax, metric in zip(axes[0], metrics):
-        part = sweep.filter(sweep["metric"] == metric).sort("n")
-        ax.errorbar(part["n"].to_numpy(), part["mean"].to_numpy(),
+        part = sweep.filter(sweep["metric"] == metric).sort("factor")
+        ax.errorbar(part["factor"].to_numpy(), part["mean"].to_numpy(),
                     yerr=[part["mean"].to_numpy() - part["ci_low"].to_numpy(),
                           part["ci_high"].to_numpy() - part["mean"].to_numpy()], marker="o", capsize=3)
         ax.set_xscale("log")
-        ax.set_xticks(part["n"].to_list(), [str(n) for n in part["n"].to_list()])
+        ax.set_xticks(part["factor"].to_list(), [str(n) for n in part["factor"].to_list()])
         ax.set_xlabel("abstraction factor n (1 = HIQL)")
         ax.set_title(metric, fontsize=10)
         ax.grid(alpha=0.3)
@@ -198,8 +198,8 @@ def body(ctx: Stage) -> None:
                       .agg(pl.col("steps").mean().round(1).alias("mean steps of successful episodes")))
     n_of = {"hiql": 1, **{m: int(m[5:]) for m in ota_methods(p, "giant")}}
     sweep_rows = table.filter((pl.col("maze") == "giant") & pl.col("method").is_in(list(n_of)))
-    sweep = summarise(sweep_rows.with_columns(n=pl.col("method").replace_strict(n_of, return_dtype=pl.Int64)),
-                      by=["n"], metrics=metrics)
+    sweep = summarise(sweep_rows.with_columns(factor=pl.col("method").replace_strict(n_of, return_dtype=pl.Int64)),
+                      by=["factor"], metrics=metrics)
     sweep = sweep if len(n_of) > 2 else sweep.clear()
 
     curves = ctx.out(OUT / "curves")
@@ -240,7 +240,7 @@ def body(ctx: Stage) -> None:
         ("Claims", claims_md(verdicts) + "\n\n" + DIAGNOSIS),
         ("Success per task (mean over seeds and episodes)", markdown_table(per_task)),
         ("Episode lengths", markdown_table(steps_tbl)),
-        ("Abstraction factor on the giant maze (n = 1 is HIQL)", summary_md(sweep) if sweep.height else ""),
+        ("Abstraction factor n on the giant maze (factor 1 is HIQL)", summary_md(sweep) if sweep.height else ""),
         ("Figures", "\n".join(f"![{f}](figures/{f})" for f in figs)),
         ("Published numbers", "None shown. Spec A §2.5 gives OGBench's HIQL success rates on pointmaze "
          "from memory only and OTA's Table 1 values as unknown, so no number with a known source is "
