@@ -29,6 +29,18 @@ def test_cached_oracle_equals_ogbench(geos, maze):
         assert np.allclose(geo.oracle_subgoal(xy, goal), want)
 
 
+def test_waypoint_is_the_goal_in_its_cell_and_the_oracle_subgoal_elsewhere(geos):
+    _, geo = geos["large"]
+    goal = geo.ij_to_xy(geo.vertex_cells[0]) + np.array([0.4, -0.3])
+    assert np.array_equal(geo.waypoint(goal + 0.2, goal), goal)
+    far = geo.ij_to_xy(geo.vertex_cells[-1])
+    assert np.array_equal(geo.waypoint(far, goal), geo.oracle_subgoal(far, goal))
+    xy = np.stack([goal + 0.2, far]).astype(np.float32)[None]  # [1, 2, 2]
+    w = geo.waypoints(xy, np.broadcast_to(goal, xy.shape))
+    assert w.dtype == np.float32 and w.shape == xy.shape
+    assert np.allclose(w[0, 0], goal) and np.allclose(w[0, 1], geo.oracle_subgoal(far, goal))
+
+
 def test_bfs_distances(geos):
     _, geo = geos["medium"]
     d = geo.bfs((1, 1))
@@ -82,13 +94,8 @@ def test_oracle_reaches_the_goal_and_batched_evaluation_counts_it(geos):
     _, geo = geos["medium"]
 
     def oracle(o, g):
-        out = np.empty_like(o)
-        for i in np.ndindex(o.shape[:2]):
-            same = geo.xy_to_ij(o[i]) == geo.xy_to_ij(g[i])
-            w = g[i] if same else geo.oracle_subgoal(o[i], g[i])
-            d = w - o[i]
-            out[i] = d / (np.linalg.norm(d) + 1e-6)
-        return out
+        d = geo.waypoints(o, g) - o
+        return d / (np.linalg.norm(d, axis=-1, keepdims=True) + 1e-6)
 
     envs = [make_env("medium") for _ in range(4)]
     r = evaluate_task(envs, 1, seeds=2, policy=oracle, max_steps=600, seed=1)

@@ -100,6 +100,20 @@ class MazeGeometry:
                 best = (ni, nj)
         return self.ij_to_xy(best)
 
+    def waypoint(self, xy, goal_xy) -> np.ndarray:
+        """Where the noiseless oracle heads: the goal itself once in the goal's cell, else the
+        oracle subgoal (the next cell towards the goal)."""
+        if self.xy_to_ij(xy) == self.xy_to_ij(goal_xy):
+            return np.asarray(goal_xy, dtype=np.float64)
+        return self.oracle_subgoal(xy, goal_xy)
+
+    def waypoints(self, xy: np.ndarray, goal_xy: np.ndarray) -> np.ndarray:
+        """`waypoint` for every position of arrays of shape [..., 2], in the dtype of `xy`."""
+        out = np.empty_like(xy)
+        for idx in np.ndindex(xy.shape[:-1]):
+            out[idx] = self.waypoint(xy[idx], goal_xy[idx])
+        return out
+
     def cell_distance(self, xy: np.ndarray, goal_xy: np.ndarray) -> np.ndarray:
         """BFS distance in cells between the cells of each row of `xy` and of `goal_xy`."""
         out = np.empty(len(xy), dtype=np.int64)
@@ -230,9 +244,7 @@ def oracle_path(maze: str, task_id: int, seed: int = 0, max_steps: int = 2000) -
     states = [ob]
     for _ in range(max_steps):
         xy = u.get_xy()
-        direction = geo.oracle_subgoal(xy, u.cur_goal_xy) - xy
-        if geo.xy_to_ij(xy) == geo.xy_to_ij(u.cur_goal_xy):
-            direction = u.cur_goal_xy - xy
+        direction = geo.waypoint(xy, u.cur_goal_xy) - xy
         ob, _, terminated, _, _ = u.step(np.clip(direction / (np.linalg.norm(direction) + 1e-6), -1, 1))
         states.append(ob)
         if terminated:

@@ -36,10 +36,7 @@ def _policies(p: OTAParams, maze: str, methods: list[str], geo):
     low_value, low = common.load_value(p, maze, "low"), common.load_actor(p, maze, "low")
 
     def oracle(o, g):
-        w = np.empty_like(o)
-        for idx in np.ndindex(o.shape[:2]):
-            same = geo.xy_to_ij(o[idx]) == geo.xy_to_ij(g[idx])
-            w[idx] = g[idx] if same else geo.oracle_subgoal(o[idx], g[idx])
+        w = geo.waypoints(o, g)
         return hiql.act_with_subgoal(low, low_value, torch.as_tensor(o), torch.as_tensor(w)).numpy()
 
     out = {}
