@@ -70,8 +70,9 @@ DIAGNOSIS = """What the numbers say about the claims that did not reproduce in t
   500-1000-step horizons, so neither high level gets the agent to the goal. The paper trains
   1M steps of 512x3 networks on five times the data.
 - **The gap and maze size.** On the medium maze OTA's gain over HIQL is large and clear (the
-  paper's effect); on the large maze it is small; on the giant one it is zero because both fail.
-  At our scale the gain therefore shrinks with maze size, the opposite of the paper's trend,
+  paper's effect); on the large maze it is small or nil (within the seeds' noise; it is zero in
+  one run and about +0.05 in another, on another CPU); on the giant one it is zero because both
+  fail. At our scale the gain therefore shrinks with maze size, the opposite of the paper's trend,
   because the values of the larger mazes are under-trained at a fixed step budget. A `paper`-
   scale run (GPU) is the test that could overturn this.
 """
