@@ -54,3 +54,14 @@ def test_heron_report_reads_exactly_the_runs_the_train_stages_write():
                   for o in s.outs]
     assert args == run_deps
     assert sorted(args) == sorted(train_outs)
+
+
+def test_stage_names_do_not_depend_on_the_current_directory(tmp_path, monkeypatch):
+    """DVC's own `addressing` is relative to the cwd (`../repo/dvc.yaml:name` from elsewhere);
+    ours is relative to the repository, so a test or a Snakefile run from another directory
+    sees the same names."""
+    here = sorted(s.name for s in dvc_stages(ROOT))
+    monkeypatch.chdir(tmp_path)
+    assert sorted(s.name for s in dvc_stages(ROOT)) == here
+    assert {a for edge in dvc_edges(ROOT) for a in edge} <= set(here)
+    assert "heron_labels" in here

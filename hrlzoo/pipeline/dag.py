@@ -38,6 +38,13 @@ def _param_values(dep) -> dict:
     return {k: values[k] for k in sorted(values)}
 
 
+def address(stage, root: Path) -> str:
+    """DVC's stage address relative to the repository root, whatever the current directory
+    (DVC's own `addressing` is relative to the cwd: `../x/dvc.yaml:name` from elsewhere)."""
+    dvcfile = Path(stage.path).resolve().relative_to(root)
+    return stage.name if dvcfile == Path("dvc.yaml") else f"{dvcfile}:{stage.name}"
+
+
 def dvc_stages(root: str | Path = ".") -> list[StageSpec]:
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
@@ -58,7 +65,7 @@ def dvc_stages(root: str | Path = ".") -> list[StageSpec]:
             if meta.get("gpu"):
                 resources["gpu"] = int(meta["gpu"])
             specs.append(StageSpec(
-                name=st.addressing,
+                name=address(st, root),
                 cmd=st.cmd if isinstance(st.cmd, str) else " && ".join(st.cmd),
                 deps=deps,
                 outs=[o.def_path for o in st.outs],
@@ -74,6 +81,7 @@ def dvc_edges(root: str | Path = ".") -> set[tuple[str, str]]:
     """(upstream, downstream) stage addresses of DVC's own graph."""
     from dvc.repo import Repo
 
-    with Repo(str(Path(root).resolve())) as repo:
+    root = Path(root).resolve()
+    with Repo(str(root)) as repo:
         # networkx edges point from a stage to the stages it depends on
-        return {(b.addressing, a.addressing) for a, b in repo.index.graph.edges}
+        return {(address(b, root), address(a, root)) for a, b in repo.index.graph.edges}
