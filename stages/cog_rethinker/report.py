@@ -1,0 +1,337 @@
+"""Stage cog_report: tables, figures and the claims' verdicts of Cog-Rethinker.
+
+    python -m stages.cog_rethinker.report
+
+Reads data/cog_rethinker/eval/ and writes reports/cog_rethinker/ (metrics.json, report.md,
+curves/*.csv for `dvc plots`, figures/*.png).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from hrlzoo.pipeline.stage import Stage, run_stage
+from stages.cog_rethinker import common
+from stages.cog_rethinker.params import CogParams, sizes
+
+OUT = Path("reports/cog_rethinker")
+CLAIMS = Path("stages/cog_rethinker/claims.yaml")
+TITLE = "Cog-Rethinker: hierarchical metacognitive RL (tiny GPT, verifiable arithmetic)"
+METHOD_ORDER = ("base", "grpo", "dapo", "cog_rethinker", "no_decomposition", "no_reflection", "no_sft")
+MAIN, BASELINE = "cog_rethinker", "dapo"
+
+OUR_READING = [
+    "The rollout hierarchy's order and trigger (zero direct accuracy -> decomposition -> still zero -> "
+    "reflection) follows spec_B §6.2 (abstract and reviews); the prompts, the markers `<demo> <plan> "
+    "<wrong> <fix>`, the sub-result notation `s1=..` and the one-op-per-line direct trace are ours.",
+    "BM25 (rank-bm25's BM25Okapi, k1 1.5, b 0.75) over operator, operator-bigram and size keywords; ties "
+    "go to the newest demo; one demo per decomposition prompt (`rl.n_demos`); the buffer starts from "
+    "`demo_pool_per_level` generated worked examples per level and grows by one demo (the model's own "
+    "correct decomposition) per problem the decomposition solves. Eviction: none.",
+    "Reflection sees a previous wrong solution of the same problem: a wrong decomposition sample rewritten "
+    "into direct lines when one is readable, else a well-formed wrong direct sample (else any direct "
+    "sample); sample j of the group sees the j-th distinct one, cyclically.",
+    "Every correct stage-2/3 sample is rewritten into the direct template and checked again by the verifier "
+    "(only the final answer is checked, as the 0/1 reward does); distinct texts only; the SFT set is the "
+    "current step's, with no replay of earlier steps.",
+    "Loss: L = -J_DAPO + lambda L_SFT, one optimizer step per RL step, L_SFT the mean over pairs of "
+    "each completion's mean NLL (spec_B §6.3's formula); lambda = `rl.sft_lambda`. When no direct group "
+    "survives dynamic sampling, the step is lambda L_SFT alone.",
+    "`no_sft`: lambda = 0, and the rescued solutions enter their (all-wrong) direct group as reward-1 samples "
+    "in place of wrong ones, up to G/2, with the current policy's log-probs as the old ones (spec_B §6.3's "
+    "open choice). With neither channel the hierarchy could not change the policy at all, and the ablation "
+    "would be DAPO.",
+]
+
+DEVIATIONS = [
+    "The paper fine-tunes Qwen2.5 / Llama-3.2 base models on math benchmarks; we train a "
+    "0.5 M-parameter character GPT from scratch on integer arithmetic with exact verifiers. No number of "
+    "the paper is compared with ours.",
+    "The metacognitive skills are injected by our SFT data: the base is taught the decomposition and "
+    "reflection templates on every level, but the direct template only on small k (`direct_sft_levels`). "
+    "A tiny model has no in-context learning, so each template must be an SFT skill (spec_B §6.5). The "
+    "experiment therefore partly measures distillation from the decomposition (and reflection) template "
+    "into the direct one through the rewritten SFT targets, not a metacognition that emerges.",
+    "The direct template's weakness on large k comes from the base's SFT coverage (no direct traces for "
+    "k > 4), not from spec_B §6.5's compressed two-operations-per-line trace: the substrate's direct trace "
+    "is the same one-op-per-line text that `rewrite_to_direct` produces, so the SFT targets are exactly "
+    "the direct template's own format.",
+    "Problems: 1-digit operands (spec_B §6.5: 2-digit) with every intermediate value within +-999, levels "
+    "k = 2..7 (spec: 2..8): a 2-digit, 7-digit-product version could not be learned by the base within the "
+    "`cpu` budget (a pilot SFT reached no correct answer in any template).",
+    "DAPO's dynamic sampling drops the groups whose rewards are all equal but does not refill the batch "
+    "from more problems (DAPO samples until the batch is full): the cost of a step stays fixed. No "
+    "overlong reward shaping (completions cut at the cap score 0).",
+    "GRPO runs without its KL term (`rl.grpo_kl` = 0; DeepSeekMath uses 0.04) so that both baselines cost "
+    "the same and only the loss differs: sequence-mean aggregation, symmetric clip 0.2, every group kept.",
+    "Sizes (`cpu` scale, in Setup): tens of RL steps with 8 problems x 8 samples (spec_B §6.5: 60-100 "
+    "steps of 16 x 8), one shared base for every seed (seeds vary the RL runs: sampling and problem "
+    "order), a 4-layer d = 96 GPT. The budget is the issue's: the whole `cpu` rebuild within 20 minutes "
+    "on 2 cores. `scale: paper` runs spec_B §6.5's RL sizes on a larger model.",
+    "Generated tokens count every completion token of the training rollouts (all three templates); prompt "
+    "tokens, which are longer for the decomposition (demos) and reflection prompts, are logged "
+    "(`prompt_tokens`) but not part of the compute-fair budget.",
+    "Not run: the strong-base control of spec_B §6.5 (a base taught the direct template on every k), "
+    "the lambda sweep, and the `rescued_to_group` flag on top of SFT.",
+]
+
+
+# ----------------------------------------------------------------------------- tables
+def order(df, col="method"):
+    import polars as pl
+
+    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
+    keys = [c for c in ("difficulty",) if c in df.columns]
+    return df.with_columns(_o=pl.col(col).replace_strict(rank, default=99)).sort(keys + ["_o"]).drop("_o")
+
+
+def budget_accuracy(curve, budget: float):
+    """Per (method, seed): curve accuracy (mean over levels) interpolated at `budget` tokens."""
+    import polars as pl
+
+    pts = curve.group_by("method", "seed", "step").agg(pl.col("generated_tokens").first(),
+                                                       pl.col("accuracy").mean()).sort("method", "seed", "step")
+    rows = []
+    for (m, s), part in pts.group_by("method", "seed", maintain_order=True):
+        rows.append({"method": m, "seed": s, "accuracy_at_budget": float(np.interp(
+            budget, part["generated_tokens"].to_numpy(), part["accuracy"].to_numpy()))})
+    return pl.DataFrame(rows)
+
+
+def claims_table(p: CogParams, test, log, curve):
+    """One row per (method, seed) with every claim metric, plus the cog_minus_dapo gain rows."""
+    import polars as pl
+
+    rl = test.filter(pl.col("method") != "base")
+    diff = pl.when(pl.col("level").is_in(p.easy_levels)).then(pl.lit("easy")).when(
+        pl.col("level").is_in(p.hard_levels)).then(pl.lit("hard")).otherwise(pl.lit("middle"))
+    acc = rl.group_by("method", "seed").agg(accuracy=pl.col("correct").mean())
+    by_diff = rl.with_columns(difficulty=diff).group_by("method", "seed", "difficulty").agg(a=pl.col("correct").mean())
+    wide = by_diff.pivot("difficulty", index=["method", "seed"], values="a")
+    acc = acc.join(wide.select("method", "seed", accuracy_easy="easy", accuracy_hard="hard"), on=["method", "seed"])
+    budget = float(curve.group_by("method", "seed").agg(pl.col("generated_tokens").max())["generated_tokens"].min())
+    acc = acc.join(budget_accuracy(curve, budget), on=["method", "seed"])
+    z = log.group_by("method", "seed").agg(zero_frac_mean=pl.col("zero_frac").mean(),
+                                           tokens=pl.col("generated_tokens").max().cast(pl.Float64),
+                                           prompt_tokens=pl.col("prompt_tokens").max().cast(pl.Float64))
+    table = acc.join(z, on=["method", "seed"])
+    gains = []
+    for d in ("easy", "hard"):
+        a = by_diff.filter((pl.col("difficulty") == d) & (pl.col("method") == MAIN)).select("seed", ma="a")
+        b = by_diff.filter((pl.col("difficulty") == d) & (pl.col("method") == BASELINE)).select("seed", mb="a")
+        gains.append(a.join(b, on="seed").select(pl.lit("cog_minus_dapo").alias("method"), "seed",
+                                                 pl.lit(d).alias("difficulty"), gain=pl.col("ma") - pl.col("mb")))
+    table = pl.concat([table, *gains], how="diagonal_relaxed").sort("method", "seed")
+    return table, budget
+
+
+# ----------------------------------------------------------------------------- figures
+def figures(p: CogParams, test, log, curve, base_eval, sft_curve, folder: Path) -> list[str]:
+    import polars as pl
+
+    from hrlzoo.pipeline.report import new_figure, plot_curves, save_figure
+
+    folder.mkdir(parents=True)
+    names = []
+    mean_curve = curve.group_by("method", "seed", "step").agg(pl.col("generated_tokens").first(),
+                                                              pl.col("accuracy").mean())
+    plot_curves(mean_curve, x="step", y="accuracy", group="method", band="ci", path=folder / "accuracy_vs_step.png",
+                title="Direct-template accuracy on held-out curve problems (all levels)", xlabel="RL step",
+                ylabel="greedy accuracy")
+    names.append("accuracy_vs_step.png")
+
+    top = float(mean_curve["generated_tokens"].max())
+    grid = np.linspace(0.0, top, 21)
+    rows = []
+    for (m, s), part in mean_curve.sort("step").group_by("method", "seed", maintain_order=True):
+        t, a = part["generated_tokens"].to_numpy(), part["accuracy"].to_numpy()
+        rows += [{"method": m, "seed": s, "tokens": float(g), "accuracy": float(np.interp(g, t, a))}
+                 for g in grid if g <= t.max()]
+    plot_curves(pl.DataFrame(rows), x="tokens", y="accuracy", group="method", band="ci",
+                path=folder / "accuracy_vs_tokens.png", title="The same accuracy against generated training tokens "
+                "(compute-fair view)", xlabel="generated tokens (all templates)", ylabel="greedy accuracy")
+    names.append("accuracy_vs_tokens.png")
+
+    zero = log.sort("step").with_columns(zero_frac_smooth=pl.col("zero_frac").rolling_mean(5, min_samples=1)
+                                         .over("method", "seed"))
+    plot_curves(zero, x="step", y="zero_frac_smooth", group="method", band="ci", path=folder / "zero_fraction.png",
+                title="Training problems with zero direct accuracy (running mean of 5 steps)", xlabel="RL step",
+                ylabel="fraction of the step's problems")
+    names.append("zero_fraction.png")
+
+    per = test.group_by("method", "level").agg(pl.col("correct").mean())
+    methods = [m for m in METHOD_ORDER if m in per["method"].to_list()]
+    fig, axes = new_figure(1, 1, size=(8.0, 3.6))
+    ax = axes[0][0]
+    width = 0.8 / len(methods)
+    for i, m in enumerate(methods):
+        part = per.filter(pl.col("method") == m).sort("level")
+        ax.bar(part["level"].to_numpy() + (i - len(methods) / 2 + 0.5) * width, part["correct"].to_numpy(), width,
+               label=m)
+    ax.set_xlabel("difficulty k (operations)")
+    ax.set_ylabel("test accuracy (direct, greedy)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, ncols=4)
+    ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("Direct-template accuracy per level after the last RL step (mean over seeds)", fontsize=11)
+    save_figure(fig, folder / "accuracy_per_level.png")
+    names.append("accuracy_per_level.png")
+
+    fig, axes = new_figure(1, 2, size=(4.6, 3.4))
+    for template in ("direct", "decomposition", "reflection"):
+        part = base_eval.filter(pl.col("template") == template).sort("level")
+        axes[0][0].plot(part["level"].to_numpy(), part["accuracy"].to_numpy(), marker="o", label=template)
+    axes[0][0].set_xlabel("difficulty k")
+    axes[0][0].set_ylabel("greedy accuracy")
+    axes[0][0].set_title("The weak base, per template", fontsize=10)
+    axes[0][0].legend(fontsize=8)
+    axes[0][0].grid(alpha=0.3)
+    axes[0][1].plot(sft_curve["step"].to_numpy(), sft_curve["loss"].to_numpy(), lw=1)
+    axes[0][1].set_xlabel("SFT step")
+    axes[0][1].set_ylabel("completion NLL")
+    axes[0][1].set_yscale("log")
+    axes[0][1].set_title("SFT loss of the base", fontsize=10)
+    axes[0][1].grid(alpha=0.3)
+    save_figure(fig, folder / "base.png")
+    names.append("base.png")
+
+    resc = log.filter(pl.col("method") == MAIN)
+    if resc.height:
+        plot_curves(resc.with_columns(decomposition=pl.col("rescued_decomposition"), reflection=pl.col("rescued_reflection"))
+                    .unpivot(["decomposition", "reflection"], index=["seed", "step"], variable_name="stage",
+                             value_name="rescued"), x="step", y="rescued", group="stage", band="minmax",
+                    path=folder / "rescues.png", title="Cog-Rethinker: zero-accuracy problems rescued per step, by stage",
+                    xlabel="RL step", ylabel="problems")
+        names.append("rescues.png")
+    return names
+
+
+# ----------------------------------------------------------------------------- the report
+def body(ctx: Stage) -> None:
+    """Tables, figures and the claims' verdicts."""
+    import polars as pl
+
+    from hrlzoo.pipeline.claims import evaluate, load_claims, summarise
+    from hrlzoo.pipeline.report import claims_md, dumps_json, markdown_table, metrics_dict, report_md_text, summary_md
+
+    p: CogParams = ctx.params
+    s = sizes(p)
+    ev = common.EVAL_DIR
+    test, log, curve = (pl.read_parquet(ev / f"{n}.parquet") for n in ("test", "log", "curve"))
+    base_eval, sft_curve = pl.read_parquet(ev / "base_eval.parquet"), pl.read_parquet(ev / "sft_curve.parquet")
+    table, budget = claims_table(p, test, log, curve)
+    verdicts = evaluate(load_claims(CLAIMS), table)
+
+    metrics = ["accuracy", "accuracy_easy", "accuracy_hard", "accuracy_at_budget", "zero_frac_mean"]
+    runs = table.filter(pl.col("method") != "cog_minus_dapo")
+    main = order(summarise(runs, by=["method"], metrics=metrics))
+    cost = order(summarise(runs, by=["method"], metrics=["tokens", "prompt_tokens"]))
+    gain = summarise(table.filter(pl.col("method") == "cog_minus_dapo"), by=["method", "difficulty"], metrics=["gain"])
+    summary = pl.concat([main, cost, gain.drop("difficulty").with_columns(
+        metric=pl.concat_str(pl.lit("gain_"), gain["difficulty"]))], how="diagonal_relaxed")
+
+    base_acc = test.filter(pl.col("method") == "base")
+    per_level = order(test.group_by("method", "level").agg(pl.col("correct").mean().round(3))
+                      .pivot("level", index="method", values="correct", sort_columns=True)
+                      .rename(lambda c: f"k={c}" if c.isdigit() else c))
+    base_tbl = (pl.read_parquet(ev / "base_eval.parquet").with_columns(pl.col("accuracy").round(3))
+                .pivot("level", index="template", values="accuracy", sort_columns=True)
+                .rename(lambda c: f"k={c}" if c.isdigit() else c))
+    hier = order(log.group_by("method").agg(
+        pl.col("zero_frac").mean().round(3).alias("zero-accuracy problems / step"),
+        pl.col("rescued_frac").mean().round(3).alias("rescued / step"),
+        pl.col("rescued_decomposition").mean().round(2).alias("by decomposition"),
+        pl.col("rescued_reflection").mean().round(2).alias("by reflection"),
+        pl.col("sft_examples").mean().round(2).alias("SFT pairs / step"),
+        pl.col("utilisation").mean().round(3).alias("utilisation"),
+        pl.col("buffer").max().alias("demo buffer at the end (max over seeds)"),
+        (pl.col("unrewritable").sum() / pl.col("seed").n_unique()).round(1).alias("correct but not rewritable / run")))
+
+    curves = ctx.out(OUT / "curves")
+    curves.mkdir(parents=True)
+    (curve.group_by("method", "seed", "step").agg(pl.col("accuracy").mean()).group_by("method", "step")
+     .agg(pl.col("accuracy").mean()).pivot("method", index="step", values="accuracy", sort_columns=True).sort("step")
+     .write_csv(curves / "accuracy_vs_step.csv", float_precision=4))
+    (log.group_by("method", "step").agg(pl.col("zero_frac").mean()).pivot("method", index="step", values="zero_frac",
+                                                                          sort_columns=True).sort("step")
+     .write_csv(curves / "zero_fraction.csv", float_precision=4))
+    figs = figures(p, test, log, curve, base_eval, sft_curve, ctx.out(OUT / "figures"))
+    extra = {"title": TITLE, "token_budget": budget,
+             "base": {"accuracy": float(base_acc["correct"].mean()) if base_acc.height else None}}
+    ctx.out(OUT / "metrics.json").write_text(dumps_json(metrics_dict("cog_rethinker", p.scale, summary, verdicts, extra)))
+
+    m, d, r = s.model, s.data, s.rl
+    setup = (
+        f"Scale `{p.scale}`, RL seeds {p.seeds} (one shared base; a seed fixes the run's sampling stream and its "
+        f"sequence of training problems, the same for every method). Problems: levels k = {p.levels} operations "
+        f"(+ - *, `*` first) on {p.digits}-digit operands, intermediate values within +-{p.max_abs}; every "
+        f"training problem is new and none is held out. Model: {m.n_layer}-layer GPT, d = {m.d_model}, "
+        f"{m.n_head} heads, character tokens. Base SFT: {d.sft_per_level} examples per level and template "
+        f"(direct template on k in {p.direct_sft_levels} only; decomposition with {p.rl.n_demos} BM25 demo and "
+        f"reflection on every level), {s.sft.steps} steps x {s.sft.batch_size}. RL: {r.steps} steps x "
+        f"{r.problems_per_step} problems x G = {r.group_size} direct samples, {r.rescue_samples} samples per "
+        f"problem in each rescue stage, lr {p.rl.lr}, lambda {p.rl.sft_lambda}, temperature {p.rl.temperature}, "
+        f"caps {r.max_new_tokens} / {r.max_decomp_tokens} (decomposition) new tokens. Evaluation: greedy "
+        f"direct template `Q:<expr><think>` on {d.test_per_level} test problems per level after the last step, "
+        f"and on {d.curve_per_level} curve problems per level every {r.eval_every} steps. Equal tokens: every "
+        f"run's curve accuracy interpolated at {budget:.0f} generated training tokens (the smallest total of any run). "
+        f"Easy levels {p.easy_levels}, hard levels {p.hard_levels}. Mean over seeds with the 95% bootstrap CI.")
+    methods_text = (
+        "- `dapo`: DAPO on the direct template (token-mean, clip 0.2 / 0.28, groups with all-equal rewards "
+        "dropped, no KL).\n- `grpo`: GRPO (sequence-mean, clip 0.2, every group).\n- `cog_rethinker`: DAPO + "
+        "the rollout hierarchy (decomposition with BM25 demos, then reflection, on zero-accuracy problems) + "
+        "lambda L_SFT on the rescued solutions rewritten into the direct template.\n- `no_decomposition`, "
+        "`no_reflection`: Cog-Rethinker without that stage.\n- `no_sft`: Cog-Rethinker with lambda = 0; the "
+        "rescued solutions enter their direct group as reward-1 samples instead (see 'Our reading').\n- `base`: "
+        "the SFT base before RL.")
+    sections = [
+        ("Setup", setup),
+        ("Methods", methods_text),
+        ("The weak base: greedy accuracy per template (base_eval problems)", markdown_table(base_tbl)
+         + f"\n\nDirect-template test accuracy of the base: {float(base_acc['correct'].mean()):.3f}."),
+        ("Results", "Direct-template accuracy and the zero-accuracy fraction:\n\n" + summary_md(main)
+         + "\n\nCost per run (generated and prompt tokens of the training rollouts, all templates):\n\n"
+         + summary_md(cost) + "\n\nCog-Rethinker minus DAPO, paired by seed:\n\n" + summary_md(gain)),
+        ("Test accuracy per level (mean over seeds)", markdown_table(per_level)),
+        ("The hierarchy at work (means over steps and seeds)", markdown_table(hier)
+         + "\n\n`utilisation`: fraction of direct groups whose rewards are not all equal (a non-zero advantage)."),
+        ("Claims", claims_md(verdicts) + "\n\n" + diagnosis(verdicts, table)),
+        ("Figures", "\n".join(f"![{f}](figures/{f})" for f in figs)),
+        ("Published numbers", "None shown: the paper's numbers (nine math benchmarks on Qwen2.5 / Llama-3.2) could "
+         "not be read from a primary source (spec_B §6.2 marks them [UNVERIFIED]), and our substrate is not theirs."),
+        ("Our reading (no official code)", "\n".join(f"- {x}" for x in OUR_READING)),
+        ("Deviations from the paper", "\n".join(f"- {x}" for x in DEVIATIONS)),
+        ("Reproduce", "```\nmake repro PAPER=cog_rethinker      # or: dvc repro cog_rethinker_report\n"
+         "snakemake --cores 2 reports/cog_rethinker/metrics.json\n```"),
+    ]
+    ctx.out(OUT / "report.md").write_text(report_md_text(title=TITLE, sections=sections))
+    ctx.log(" | ".join(f"{v.id}: {v.verdict}" for v in verdicts))
+
+
+def diagnosis(verdicts, table) -> str:
+    """What the numbers say about each claim that did not reproduce (generated from the numbers)."""
+    import polars as pl
+
+    lines = []
+    means = {m: table.filter(pl.col("method") == m) for m in METHOD_ORDER}
+    for v in verdicts:
+        if v.verdict == "reproduced":
+            continue
+        lines.append(f"- **{v.id}** ({v.verdict}): {v.claim.describe()} differ by {v.diff:+.3f} "
+                     f"(95% CI [{v.ci_low:+.3f}, {v.ci_high:+.3f}]) over {v.n_method} seeds.")
+    if not lines:
+        return "Every claim reproduced at this scale."
+    del means
+    return "Claims that did not reproduce (the reading of why is in the report's Diagnosis):\n\n" + "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("cog_report", "cog_rethinker", CogParams, body, argv, outputs=lambda a, p: [
+        str(OUT / "curves"), str(OUT / "figures"), str(OUT / "metrics.json"), str(OUT / "report.md")])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
