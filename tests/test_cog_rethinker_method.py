@@ -293,3 +293,23 @@ def test_length_buckets_cover_every_pair_once_per_epoch_with_little_padding():
     pad = lambda bs: np.mean([max(lengths[i] for i in b) - np.mean([lengths[i] for i in b]) for b in bs])  # noqa: E731
     plain = [list(range(i, min(i + 16, 1000))) for i in range(0, 1000, 16)]
     assert pad(epochs[0]) < 0.3 * pad(plain)
+
+
+def test_problem_sets_are_disjoint_and_the_training_stream_is_new_every_step():
+    from conftest import ROOT
+    from hrlzoo.lm.tasks import op_steps
+    from hrlzoo.pipeline.params import load_params
+    from stages.cog_rethinker.common import ProblemStream, held_out_sets
+    from stages.cog_rethinker.params import CogParams
+
+    p = load_params("cog_rethinker", CogParams, root=ROOT)
+    p.scale = "smoke"
+    sets = held_out_sets(p)
+    exprs = [{q.expr for q in qs} for qs in sets.values()]
+    assert all(len(a & b) == 0 for i, a in enumerate(exprs) for b in exprs[i + 1:])
+    held = set().union(*exprs)
+    a, b = ProblemStream(p, 0, held).take(200), ProblemStream(p, 0, held).take(200)
+    assert a == b and a != ProblemStream(p, 1, held).take(200)
+    assert len({q.expr for q in a}) == 200 and not {q.expr for q in a} & held
+    assert {q.level for q in a} == set(p.levels)
+    assert all(abs(s.value) <= p.max_abs for q in a for s in op_steps(q))

@@ -42,7 +42,7 @@ class MethodParams:
 class RLParams:
     """Knobs shared by every RL method (sizes live in `sizes.<scale>.rl`)."""
 
-    lr: float = knob(2e-4, gt=0, help="AdamW learning rate of the policy")
+    lr: float = knob(3e-4, gt=0, help="AdamW learning rate of the policy")
     sft_lambda: float = knob(1.0, ge=0, help="lambda: weight of L_SFT added to the DAPO loss (spec_B 6.3: 0.1-1)")
     eps_low: float = knob(0.2, gt=0, lt=1, help="ratio clipped below at 1 - eps_low (DAPO and GRPO: 0.2)")
     eps_high: float = knob(0.28, gt=0, help="DAPO's clip-higher: ratio clipped above at 1 + eps_high (DAPO: 0.28; "
