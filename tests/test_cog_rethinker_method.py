@@ -109,11 +109,18 @@ def test_bm25_retrieves_demos_of_the_same_shape_and_the_buffer_grows():
 
 
 def test_rewrite_of_a_correct_decomposition_is_verifiable_direct_text():
-    for q in make_problems(mixed_level(5, 1), 30, seed=3, level=5):
-        from hrlzoo.lm.tasks import rewrite_to_direct
+    from hrlzoo.lm.tasks import rewrite_to_direct
+    from stages.cog_rethinker.common import draw_problem
 
+    p = chain_params()
+    chains = [draw_problem(k, p, np.random.default_rng([7, k, i])) for k in range(2, 9) for i in range(5)]
+    for q in make_problems(mixed_level(5, 1), 30, seed=3, level=5) + chains:
         text = rewrite_to_direct(decomposition_solution(q))
         assert text == solution(q) and verify(text, q.answer).correct
+    # a decomposition with a wrong step rewrites into the same wrong direct lines; unreadable text gives None
+    assert rewrite_to_direct("s1=37+4=42;s2=s1-8=34;</think>#### 34") == "37+4=42;42-8=34;</think>#### 34"
+    assert rewrite_to_direct("s1=37+4=41;s2=s3-8=33;</think>#### 33") is None
+    assert rewrite_to_direct("s1=37+4;</think>#### 41") is None
 
 
 # ------------------------------------------------------------------------------ routing
@@ -272,8 +279,11 @@ def test_method_params_reject_sft_without_rescues():
 
 
 def test_corrupted_solutions_feed_the_reflection_template():
+    from stages.cog_rethinker.common import draw_problem
+
     rng = np.random.default_rng(0)
-    for q in make_problems(mixed_level(4, 1), 20, seed=4, level=4):
+    chains = [draw_problem(6, chain_params(), np.random.default_rng(i)) for i in range(20)]
+    for q in make_problems(mixed_level(4, 1), 20, seed=4, level=4) + chains:
         wrong = corrupt_solution(q, rng)
         assert not verify(wrong, q.answer).correct and verify(wrong, int(wrong.split()[-1])).well_formed
 
@@ -312,4 +322,58 @@ def test_problem_sets_are_disjoint_and_the_training_stream_is_new_every_step():
     assert a == b and a != ProblemStream(p, 1, held).take(200)
     assert len({q.expr for q in a}) == 200 and not {q.expr for q in a} & held
     assert {q.level for q in a} == set(p.levels)
-    assert all(abs(s.value) <= p.max_abs for q in a for s in op_steps(q))
+    lo, hi = p.value_range
+    assert all(lo <= s.value <= hi for q in a for s in op_steps(q))
+
+
+def chain_params(**kw):
+    from conftest import ROOT
+    from hrlzoo.pipeline.params import load_params
+    from stages.cog_rethinker.params import CogParams
+
+    p = load_params("cog_rethinker", CogParams, root=ROOT)
+    for k, v in kw.items():
+        setattr(p, k, v)
+    return p
+
+
+def test_chain_problems_are_left_to_right_in_range_and_deterministic():
+    from hrlzoo.lm.tasks import op_steps
+    from stages.cog_rethinker.common import draw_problem
+
+    p = chain_params(start_digits=2, digits=1, ops="+-", value_range=[0, 99])
+    for k in (1, 4, 8):
+        qs = [draw_problem(k, p, np.random.default_rng([3, k, i])) for i in range(60)]
+        assert qs == [draw_problem(k, p, np.random.default_rng([3, k, i])) for i in range(60)]
+        for q in qs:
+            assert q.level == k and len(q.ops) == k and set(q.ops) <= {"+", "-"}
+            assert 10 <= q.operands[0] <= 99 and all(1 <= x <= 9 for x in q.operands[1:])
+            value = q.operands[0]
+            for i, (op, x) in enumerate(zip(q.ops, q.operands[1:])):  # step i: previous result op operand i+1
+                s = op_steps(q)[i]
+                assert (s.left, s.op, s.right) == (value, op, x)
+                value = value + x if op == "+" else value - x
+                assert 0 <= value <= 99 and s.value == value
+            assert q.answer == value
+        assert {q.ops.count("+") for q in qs} != {k} and len({q.expr for q in qs}) > 50  # both operators, varied
+    # a hand example and its three texts
+    q = Problem((37, 4, 8), ("+", "-"), 2, "ops")
+    assert solution(q) == "37+4=41;41-8=33;</think>#### 33"
+    assert decomposition_solution(q) == "s1=37+4=41;s2=s1-8=33;</think>#### 33"
+    from hrlzoo.lm.tasks import rewrite_to_direct
+
+    assert rewrite_to_direct(decomposition_solution(q)) == solution(q)
+    # a narrow range forces redraws: every value stays inside it
+    narrow = chain_params(value_range=[20, 40])
+    for i in range(30):
+        q = draw_problem(6, narrow, np.random.default_rng(i))
+        assert all(20 <= s.value <= 40 for s in op_steps(q)) and 20 <= q.operands[0] <= 40
+
+
+def test_verifier_is_exact_on_chain_answers():
+    q = Problem((37, 4, 8), ("+", "-"), 2, "ops")
+    assert verify(solution(q), 33).correct
+    for bad in ("37+4=41;41-8=33;</think>#### 34", "37+4=41;41-8=33;#### 33", "37+4=41;</think>#### 033",
+                "37+4=41;</think>#### 33 x", "37+4=41;</think>"):
+        assert not verify(bad, 33).correct
+    assert verify("garbled;</think>#### 33", 33).correct   # only the final answer is checked (the 0/1 reward)

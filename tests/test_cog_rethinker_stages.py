@@ -60,7 +60,7 @@ def test_smoke_pipeline_writes_every_output(smoke_run):
 
     d = smoke_run / "data" / PAPER
     assert {f.name for f in (d / "data").iterdir()} == {"problems.parquet", "sft.parquet"}
-    assert {f.name for f in (d / "base").iterdir()} == {"base.pt", "sft_curve.parquet", "base_eval.parquet"}
+    assert {f.name for f in (d / "base").iterdir()} == {"base.pt", "sft_curve.parquet", "base_eval.parquet", "gate.json"}
     for group, methods in (("main", ["cog_rethinker", "dapo", "no_decomposition"]),
                            ("more", ["no_sft", "grpo", "no_reflection"])):
         for m in methods:
@@ -88,7 +88,8 @@ def test_smoke_pipeline_writes_every_output(smoke_run):
 
 
 @pytest.mark.parametrize("sub,expected", [
-    ({"max_abs": "0"}, "max_abs = 0: expected a number >= 1"),
+    ({"value_range": "[50, 40]"}, "value_range = [50, 40]: expected [low, high] with low <= high"),
+    ({"ops": "'+/'"}, "ops = '+/': expected distinct characters of '+-*'"),
     ({"hard_levels": "[9]"}, "hard_levels = [9]: expected a non-empty subset of levels"),
     ({"levels": "[3, 2]"}, "expected distinct increasing integers"),
 ])

@@ -1,12 +1,15 @@
 """What the Cog-Rethinker stages share: artifact paths, problem sets, the tokenizer, the model,
 and the greedy direct-template evaluation.
 
-Problems (spec_B 6.5): integer expressions with k operations (+ - *, `*` binds first) on
-`digits`-digit numbers; the difficulty level is k. A problem is redrawn while any
-intermediate value leaves +-max_abs (our choice: chained `*` would otherwise ask a
-0.5 M-parameter model for 7-digit products). Every set is drawn from its own stream
-(data_seed, set salt, level); the held-out sets (test, curve, base_eval) are disjoint from each
-other, and every problem the base or the RL runs train on is drawn outside them.
+Problems (spec_B 6.5, our variant): a chain `37+4-8+2` of k operations, the difficulty level k:
+a `start_digits`-digit first number, then k operators of `ops` each with a `digits`-digit operand
+(never 0), every intermediate value inside `value_range` (else the problem is redrawn). With
+`+` and `-` only, the usual precedence is left to right, so step i combines the previous result
+with operand i + 1 (`37+4=41;41-8=33;33+2=35`): each step is a two-digit number plus or minus a
+digit, a small lookup with a carry, and every answer is one of 100 values (a 1 % guess). Every
+set is drawn from its own stream (data_seed, set salt, level); the held-out sets (test, curve,
+base_eval) are disjoint from each other, and every problem the base or the RL runs train on is
+drawn outside them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from hrlzoo.lm.tasks import Problem, direct_prompt, make_problem, mixed_level, op_steps, verify
+from hrlzoo.lm.tasks import Problem, direct_prompt, op_steps, verify
 from stages.cog_rethinker.params import CogParams, sizes
 
 ROOT = Path("data/cog_rethinker")
@@ -34,13 +37,23 @@ def rl_dir(group: str) -> Path:
 
 
 # ----------------------------------------------------------------------------- problems
-def draw_problem(k: int, digits: int, max_abs: int, rng: np.random.Generator) -> Problem:
-    """One level-k problem whose every step value lies within +-max_abs."""
-    spec = mixed_level(k, digits)
+def _number(rng: np.random.Generator, digits: int, low: int = 0) -> int:
+    """A number with exactly `digits` digits (for one digit: low..9)."""
+    return int(rng.integers(max(low, 10 ** (digits - 1) if digits > 1 else 0), 10 ** digits))
+
+
+def draw_problem(k: int, p: CogParams, rng: np.random.Generator) -> Problem:
+    """One level-k problem of params `p` (see the module docstring): redrawn until every
+    step's value lies in `value_range`. A `*` (if `ops` has one) multiplies by 2-9 and binds
+    first, as `hrlzoo.lm.tasks.op_steps` evaluates it."""
+    lo, hi = p.value_range
     while True:
-        p = make_problem(spec, rng, level=k)
-        if all(abs(s.value) <= max_abs for s in op_steps(p)):
-            return p
+        ops = tuple(str(rng.choice(list(p.ops))) for _ in range(k))
+        nums = (_number(rng, p.start_digits),) + tuple(
+            _number(rng, 1, 2) if op == "*" else _number(rng, p.digits, 1) for op in ops)
+        q = Problem(nums, ops, k, "ops")
+        if lo <= nums[0] <= hi and all(lo <= s.value <= hi for s in op_steps(q)):
+            return q
 
 
 def draw_set(p: CogParams, name: str, levels: Iterable[int], per_level: int,
@@ -53,7 +66,7 @@ def draw_set(p: CogParams, name: str, levels: Iterable[int], per_level: int,
         seen: set[str] = set()
         n = 0
         while n < per_level:
-            q = draw_problem(k, p.digits, p.max_abs, rng)
+            q = draw_problem(k, p, rng)
             if q.expr in exclude or (distinct and q.expr in seen):
                 continue
             seen.add(q.expr)
@@ -108,7 +121,7 @@ class ProblemStream:
         out = []
         while len(out) < n:
             k = int(self.rng.choice(self.p.levels))
-            q = draw_problem(k, self.p.digits, self.p.max_abs, self.rng)
+            q = draw_problem(k, self.p, self.rng)
             if q.expr not in self.exclude:
                 self.exclude.add(q.expr)
                 out.append(q)
@@ -127,7 +140,7 @@ def new_model(p: CogParams, vocab_size: int):
 
     m = sizes(p).model
     return TinyGPT(GPTConfig(vocab_size=vocab_size, n_layer=m.n_layer, n_head=m.n_head, d_model=m.d_model,
-                             max_seq_len=m.max_seq_len))
+                             max_seq_len=m.max_seq_len, rotary=m.rotary))
 
 
 def save_model(path: Path, model, tok, **extra) -> None:

@@ -11,6 +11,7 @@ Writes data/cog_rethinker/eval/:
     curve.parquet      held-out accuracy vs step and generated tokens (from the rl stages)
     base_eval.parquet  the base per template (from the sft stage)
     sft_curve.parquet  the base's SFT loss
+    gate.json          the base's size and gate (from the sft stage)
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def body(ctx: Stage) -> None:
     for name in ("log", "curve"):
         pl.concat([pl.read_parquet(common.rl_dir(g) / f"{name}.parquet") for g in ctx.args.groups],
                   how="diagonal_relaxed").write_parquet(out / f"{name}.parquet")
-    for name in ("base_eval", "sft_curve"):
-        shutil.copyfile(common.BASE_DIR / f"{name}.parquet", out / f"{name}.parquet")
+    for name in ("base_eval.parquet", "sft_curve.parquet", "gate.json"):
+        shutil.copyfile(common.BASE_DIR / name, out / name)
 
 
 def main(argv: list[str] | None = None) -> int:

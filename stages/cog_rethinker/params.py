@@ -59,6 +59,7 @@ class ModelSizes:
     n_head: int = knob(4, ge=1, help="attention heads")
     d_model: int = knob(96, ge=8, help="width")
     max_seq_len: int = knob(320, ge=32, help="learned positions (longest prompt + completion)")
+    rotary: bool = knob(False, help="rotary position embeddings instead of the learned position table")
 
     def validate(self) -> str | None:
         if self.d_model % self.n_head:
@@ -85,6 +86,20 @@ class SFTSizes:
 
 
 @dataclass
+class GateSizes:
+    """What the base must show before any RL (spec_B 6.5's substrate): the stage fails, writing
+    nothing, unless every bound holds on the base_eval problems (greedy)."""
+
+    min_direct_taught: float = knob(0.0, ge=0, le=1, help="direct accuracy on every level of `levels` whose direct "
+                                    "traces the base was taught (direct_sft_levels) is at least this")
+    max_direct_hard: float = knob(1.0, ge=0, le=1, help="direct accuracy on the hard levels (mean) is at most this")
+    min_decomposition_hard: float = knob(0.0, ge=0, le=1, help="decomposition accuracy on the hard levels (mean) "
+                                         "is at least this")
+    min_reflection_hard: float = knob(0.0, ge=0, le=1, help="reflection accuracy (on corrupted solutions) on the "
+                                      "hard levels (mean) is at least this")
+
+
+@dataclass
 class RLSizes:
     steps: int = knob(30, ge=1, help="RL steps per run")
     problems_per_step: int = knob(8, ge=1, help="new training problems per step (spec_B 6.5: 16)")
@@ -101,6 +116,7 @@ class ScaleSizes:
     model: ModelSizes = knob(factory=ModelSizes, help="the tiny GPT")
     data: DataSizes = knob(factory=DataSizes, help="problem sets and SFT corpus")
     sft: SFTSizes = knob(factory=SFTSizes, help="SFT of the weak base")
+    gate: GateSizes = knob(factory=GateSizes, help="what the base must show before any RL")
     rl: RLSizes = knob(factory=RLSizes, help="RL runs")
 
 
@@ -112,9 +128,12 @@ class CogParams(Common):
                                         help="levels whose direct-template solutions the weak base is taught")
     easy_levels: list[int] = knob(factory=lambda: [2, 3, 4], ge=1, help="levels reported as 'easy'")
     hard_levels: list[int] = knob(factory=lambda: [6, 7], ge=1, help="levels reported as 'hard'")
-    digits: int = knob(2, ge=1, le=3, help="digits of every + / - operand (a * multiplies by one digit 2-9)")
-    max_abs: int = knob(9999, ge=1, help="every intermediate value stays within +-max_abs (else the problem is "
-                        "redrawn): chained * would otherwise give 7-digit products")
+    start_digits: int = knob(2, ge=1, le=3, help="digits of the first number of a problem")
+    digits: int = knob(1, ge=1, le=3, help="digits of every later + / - operand (never 0; a * multiplies by 2-9)")
+    ops: str = knob("+-", help="operators drawn uniformly (a subset of '+-*'; with + and - only the problem "
+                    "is evaluated left to right)")
+    value_range: list[int] = knob(factory=lambda: [0, 99], help="[low, high]: the first number and every "
+                                  "intermediate value stay inside (else the problem is redrawn)")
     data_seed: int = knob(0, ge=0, help="seed of every problem set and of the SFT corpus (RL seeds are `seeds`)")
     template_weights: dict[str, float] = knob(
         factory=lambda: {"direct": 1.0, "decomposition": 1.0, "reflection": 1.0},
@@ -134,6 +153,13 @@ class CogParams(Common):
                 return f"{name} = {getattr(self, name)}: expected a non-empty subset of levels"
         if set(self.easy_levels) & set(self.hard_levels):
             return "easy_levels and hard_levels overlap"
+        if not self.ops or set(self.ops) - set("+-*") or len(set(self.ops)) != len(self.ops):
+            return f"ops = {self.ops!r}: expected distinct characters of '+-*'"
+        if len(self.value_range) != 2 or self.value_range[0] > self.value_range[1]:
+            return f"value_range = {self.value_range}: expected [low, high] with low <= high"
+        lo, hi = self.value_range
+        if hi < (10 ** (self.start_digits - 1) if self.start_digits > 1 else 0) or lo >= 10 ** self.start_digits:
+            return f"value_range = {self.value_range}: no {self.start_digits}-digit first number fits"
         if set(self.template_weights) != {"direct", "decomposition", "reflection"} or \
                 any(w < 0 for w in self.template_weights.values()):
             return "template_weights: expected direct, decomposition, reflection, each >= 0"

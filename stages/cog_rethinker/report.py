@@ -8,6 +8,7 @@ curves/*.csv for `dvc plots`, figures/*.png).
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -250,6 +251,8 @@ def body(ctx: Stage) -> None:
     ev = common.EVAL_DIR
     test, log, curve = (pl.read_parquet(ev / f"{n}.parquet") for n in ("test", "log", "curve"))
     base_eval, sft_curve = pl.read_parquet(ev / "base_eval.parquet"), pl.read_parquet(ev / "sft_curve.parquet")
+    gate = json.loads((ev / "gate.json").read_text())
+    n_params = gate["parameters"]
     table, budget = claims_table(p, test, log, curve)
     verdicts = evaluate(load_claims(CLAIMS), table)
 
@@ -268,6 +271,8 @@ def body(ctx: Stage) -> None:
     base_tbl = (pl.read_parquet(ev / "base_eval.parquet").with_columns(pl.col("accuracy").round(3))
                 .pivot("level", index="template", values="accuracy", sort_columns=True)
                 .rename(lambda c: f"k={c}" if c.isdigit() else c))
+    gate_tbl = pl.DataFrame([{"check": c["check"], "base": round(c["value"], 3), "bound": f"{c['bound']} {c['limit']}",
+                              "holds": "yes" if c["ok"] else "no"} for c in gate["checks"]])
     hier = order(log.group_by("method").agg(
         pl.col("zero_frac").mean().round(3).alias("zero-accuracy problems / step"),
         pl.col("rescued_frac").mean().round(3).alias("rescued (fraction of the step's problems)"),
@@ -295,9 +300,11 @@ def body(ctx: Stage) -> None:
     setup = (
         f"Scale `{p.scale}`, RL seeds {p.seeds} (one shared base; a seed fixes the run's sampling stream and its "
         f"sequence of training problems, the same for every method). Problems: levels k = {p.levels} operations "
-        f"(+ - *, `*` first) on {p.digits}-digit operands, intermediate values within +-{p.max_abs}; every "
-        f"training problem is new and none is held out. Model: {m.n_layer}-layer GPT, d = {m.d_model}, "
-        f"{m.n_head} heads, character tokens. Base SFT: {d.sft_per_level} examples per level and template "
+        f"(`{p.ops}`) chained on a {p.start_digits}-digit first number and {p.digits}-digit operands 1-9, every "
+        f"intermediate value in {p.value_range[0]}..{p.value_range[1]} (e.g. `37+4-8+2`, solved left to right "
+        f"`37+4=41;41-8=33;33+2=35`); every training problem is new and none is held out. Model: "
+        f"{m.n_layer}-layer GPT, d = {m.d_model}, {m.n_head} heads, {'rotary' if m.rotary else 'learned'} "
+        f"positions, {n_params} parameters, character tokens. Base SFT: {d.sft_per_level} examples per level and template "
         f"(direct template on k in {p.direct_sft_levels} only; decomposition with {p.rl.n_demos} BM25 demo and "
         f"reflection on every level), {s.sft.steps} steps x {s.sft.batch_size}. RL: {r.steps} steps x "
         f"{r.problems_per_step} problems x G = {r.group_size} direct samples, {r.rescue_samples} samples per "
@@ -319,7 +326,8 @@ def body(ctx: Stage) -> None:
         ("Setup", setup),
         ("Methods", methods_text),
         ("The weak base: greedy accuracy per template (base_eval problems)", markdown_table(base_tbl)
-         + f"\n\nDirect-template test accuracy of the base: {float(base_acc['correct'].mean()):.3f}."),
+         + f"\n\nDirect-template test accuracy of the base: {float(base_acc['correct'].mean()):.3f}. "
+         "The gate it passed before any RL (`sizes.<scale>.gate`):\n\n" + markdown_table(gate_tbl)),
         ("Results", "Direct-template accuracy and the zero-accuracy fraction:\n\n" + summary_md(main)
          + "\n\nCost per run (generated and prompt tokens of the training rollouts, all templates):\n\n"
          + summary_md(cost) + "\n\nCog-Rethinker minus DAPO, paired by seed:\n\n" + summary_md(gain)),

@@ -1,19 +1,26 @@
 """Stage cog_sft: SFT of the deliberately weak base on the three templates (spec_B 6.4 step 2),
-then a description of the base: its greedy accuracy per template and level.
+then a description of the base: its greedy accuracy per template and level, and a gate.
 
     python -m stages.cog_rethinker.sft
 
 One base serves every RL method and seed (the seeds vary the RL runs only). Completion-only
 NLL (`hrlzoo.lm.sft`, Lightning), AdamW with warm-up and cosine decay.
 
+Gate (`sizes.<scale>.gate`; spec_B 6.5: the direct template accurate on the small k it was
+taught, near zero on large k, the decomposition template well above it there): the stage fails,
+writing nothing, unless the base shows that contrast. Without it the RL comparison cannot test
+the paper (the previous substrate's base solved 0-8% in every template, see the report).
+
 Writes data/cog_rethinker/base/:
     base.pt            the model (config, state dict, tokenizer)
     sft_curve.parquet  step, loss
     base_eval.parquet  template, level, accuracy, well_formed, tokens (base_eval problems)
+    gate.json          parameters, SFT pairs, and each bound of the gate with the base's value
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -48,6 +55,27 @@ def base_eval_rows(p: CogParams, model, tok) -> list[dict]:
     return rows
 
 
+def gate_checks(p: CogParams, rows: list[dict]) -> list[dict]:
+    """The gate's bounds against the base (rows of `base_eval_rows`)."""
+    g = sizes(p).gate
+    acc = {(r["template"], r["level"]): r["accuracy"] for r in rows}
+
+    def hard(template):
+        return float(np.mean([acc[(template, k)] for k in p.hard_levels]))
+
+    checks = [{"check": f"direct accuracy at k={k} (taught)", "value": acc[("direct", k)], "bound": ">=",
+               "limit": g.min_direct_taught} for k in p.levels if k in p.direct_sft_levels]
+    checks += [{"check": "direct accuracy on the hard levels", "value": hard("direct"), "bound": "<=",
+                "limit": g.max_direct_hard},
+               {"check": "decomposition accuracy on the hard levels", "value": hard("decomposition"), "bound": ">=",
+                "limit": g.min_decomposition_hard},
+               {"check": "reflection accuracy on the hard levels", "value": hard("reflection"), "bound": ">=",
+                "limit": g.min_reflection_hard}]
+    for c in checks:
+        c["ok"] = bool(c["value"] >= c["limit"] if c["bound"] == ">=" else c["value"] <= c["limit"])
+    return checks
+
+
 def body(ctx: Stage) -> None:
     """Train the weak base on the SFT corpus of the three templates and describe it."""
     import polars as pl
@@ -77,6 +105,12 @@ def body(ctx: Stage) -> None:
     for template in ("direct", "decomposition", "reflection"):
         accs = " ".join(f"k{r['level']}={r['accuracy']:.2f}" for r in rows if r["template"] == template)
         ctx.log(f"base, {template}: {accs}")
+    checks = gate_checks(p, rows)
+    failed = [c for c in checks if not c["ok"]]
+    if failed:
+        ctx.log("gate failed: " + "; ".join(f"{c['check']} = {c['value']:.3f}, expected {c['bound']} {c['limit']}"
+                                            for c in failed) + " (the base cannot test the paper; nothing written)")
+        raise SystemExit(1)
 
     out = ctx.out(common.BASE_DIR)
     out.mkdir(parents=True)
@@ -84,6 +118,8 @@ def body(ctx: Stage) -> None:
     pl.DataFrame({"step": np.arange(1, len(hist["loss"]) + 1), "loss": hist["loss"]}).write_parquet(
         out / "sft_curve.parquet")
     pl.DataFrame(rows).write_parquet(out / "base_eval.parquet")
+    (out / "gate.json").write_text(json.dumps({"parameters": model.num_params(), "sft_pairs": len(pairs),
+                                               "checks": checks}, indent=1))
 
 
 def main(argv: list[str] | None = None) -> int:
