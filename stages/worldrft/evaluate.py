@@ -1,0 +1,87 @@
+"""Scoring WorldRFT's planners: open loop on the logged test frames (nuScenes-style), closed
+loop in the simulator on the test scenes (PDMS-like), and the data of the report's figures.
+
+Open loop, per test frame (hrlzoo.envs.driving.evaluate.evaluate_plans):
+    l2_1s, l2_2s, l2_3s     distance to the expert's waypoint at 1, 2, 3 s (UniAD's convention)
+    col_1s, col_2s, col_3s  the plan's ego box overlaps an agent's logged box at some step up to
+                            1, 2, 3 s (ST-P3's cumulative convention; our reading of "collision rate")
+    offroad_3s              a corner of the ego box leaves the road at some step up to 3 s
+Closed loop, per test scene (hrlzoo.envs.driving.evaluate.closed_loop): collision, offroad,
+progress, ttc, comfort, ep, pdms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hrlzoo.envs.driving.evaluate import closed_loop, evaluate_plans
+from stages.worldrft import method
+from stages.worldrft.data import Frames
+
+SECONDS = (1, 2, 3)
+
+
+@torch.no_grad()
+def plan_frames(planner, frames: Frames, batch: int, idx=None) -> np.ndarray:
+    """The planner's plans (F, T, 2) for frames idx (default: all), batch by batch."""
+    idx = np.arange(len(frames)) if idx is None else np.asarray(idx)
+    out = []
+    for a in range(0, len(idx), batch):
+        b = frames.batch(idx[a:a + batch])
+        out.append(planner(b["raster"], b["ego_state"], b["command"])["plan"].numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0, 2))
+
+
+def open_loop(plans: np.ndarray, frames: Frames, cfg) -> dict:
+    """Per-frame open-loop metrics (see the module doc) of plans (F, T, 2) on `frames`."""
+    m = evaluate_plans(plans, frames["expert_future"], frames["agents_future"], frames["agents_valid"],
+                       frames["ego_size"], frames["ego_pose"], cfg)
+    out = {}
+    for s in SECONDS:
+        t = round(s / cfg.dt)
+        if t <= plans.shape[1]:
+            out[f"l2_{s}s"] = m["l2"][:, t - 1]
+            out[f"col_{s}s"] = m["collision"][:, :t].any(1)
+    out["offroad_3s"] = m["offroad"].any(1)
+    out["progress"] = m["progress"]
+    return out
+
+
+def open_loop_summary(per_frame: dict) -> dict:
+    """Means over frames: L2 in metres, rates in %; l2_avg and col_avg average the horizons."""
+    s = {k: float(np.mean(v)) * (100.0 if k.startswith(("col", "offroad")) else 1.0) for k, v in per_frame.items()}
+    s["l2_avg"] = float(np.mean([s[f"l2_{t}s"] for t in SECONDS]))
+    s["col_avg"] = float(np.mean([s[f"col_{t}s"] for t in SECONDS]))
+    return s
+
+
+def as_planner(planner):
+    """A closed-loop planner callable (obs dict -> plans (N, T, 2) numpy) from a torch planner."""
+
+    @torch.no_grad()
+    def plan(obs: dict) -> np.ndarray:
+        out = planner(torch.from_numpy(obs["raster"]).float(), torch.from_numpy(obs["ego_state"]).float(),
+                      torch.from_numpy(np.asarray(obs["command"]).astype(np.int64)))
+        return out["plan"].double().numpy()
+
+    return plan
+
+
+def run_closed_loop(planner, cfg, seeds, frames: int, reference_progress) -> dict:
+    """Per-scene closed-loop results of a torch planner (None: the expert)."""
+    return closed_loop(cfg, seeds, None if planner is None else as_planner(planner), frames,
+                       reference_progress=reference_progress)
+
+
+@torch.no_grad()
+def figure_samples(planner, frames: Frames, idx, sigma: torch.Tensor, group: int, seed: int, cfg) -> dict:
+    """For frames idx: the planner's plan and `group` trajectories of its Gaussian, with the
+    samples' collision flags (what the report draws over the rasters)."""
+    b = frames.batch(idx)
+    mu = planner(b["raster"], b["ego_state"], b["command"])["plan"]
+    tau = method.sample_trajectories(mu, sigma, group, torch.Generator().manual_seed(seed))
+    out = method.trajectory_outcomes(tau.numpy(), frames.numpy(idx), cfg)
+    mean = method.trajectory_outcomes(mu[:, None].numpy(), frames.numpy(idx), cfg)
+    return {"plan": mu.numpy(), "samples": tau.numpy(), "sample_collision": out["collision"],
+            "plan_collision": mean["collision"][:, 0]}
