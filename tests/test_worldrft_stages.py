@@ -55,7 +55,7 @@ def smoke_run(tmp_path_factory):
 def test_train_stage_is_deterministic(smoke_run):
     _, first, again = smoke_run
     assert sorted(first) == ["closed_loop.parquet", "curves.parquet", "diagnostics.json", "figures.npz",
-                             "models.pt", "open_loop.parquet"]
+                             "long_rollout.parquet", "models.pt", "open_loop.parquet"]
     for name in first:
         assert first[name] == again[name], name
 
@@ -77,7 +77,13 @@ def test_train_stage_outputs(smoke_run):
     assert (expert["col_3s"] == expert["expert_collides"]).all()
     cl = pl.read_parquet(run / "closed_loop.parquet")
     assert set(cl["method"]) == {*METHODS, "expert", "constant_velocity"}
-    assert cl.filter(pl.col("method") == "expert")["ep"].min() == 1.0
+    assert set(cl["start"]) == {2, 4} and cl.filter(pl.col("method") == "expert")["ep"].min() == 1.0
+    # one episode per (start, scene) whose expert had not crashed by the handover, the same for every method
+    per = cl.group_by("method").agg(pl.len())["len"]
+    assert per.n_unique() == 1 and per[0] <= 2 * 4
+    long = pl.read_parquet(run / "long_rollout.parquet")
+    assert long.filter(pl.col("method") == "expert").height == len(set(np.load(
+        tmp / "data/worldrft/datagen/test.npz")["scene_seed"].tolist()))
     curves = pl.read_parquet(run / "curves.parquet")
     assert set(curves["phase"]) == {"world_model", "imitation", "rft"}
     assert {"reward", "plan_collision", "kl", "clipfrac"} <= set(curves.filter(pl.col("phase") == "rft")["metric"])

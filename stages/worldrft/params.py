@@ -52,9 +52,13 @@ class TrainSizes:
 
 @dataclass
 class EvalSizes:
-    closed_loop_scenes: int = knob(240, ge=1, lt=SEED_STRIDE, help="closed-loop test scenes: seeds from the test "
-                                   "split's first on (beyond the logged test scenes: new scenes of the same range)")
-    closed_loop_frames: int = knob(34, ge=1, help="frames of a closed-loop test episode (dt each)")
+    closed_loop_scenes: int = knob(160, ge=1, lt=SEED_STRIDE, help="scenes of the closed-loop episodes: seeds from "
+                                   "the test split's first on (past the logged test scenes: new scenes of that range)")
+    handover_starts: list[int] = knob(factory=lambda: [4, 12, 20], ge=0, help="NAVSIM-style episodes: the expert "
+                                      "drives this many frames, then the planner takes over (one episode per start)")
+    handover_frames: int = knob(8, ge=1, help="frames the planner drives after the handover (8 x 0.5 s = 4 s, NAVSIM's)")
+    long_frames: int = knob(34, ge=1, help="frames of the long closed-loop rollout of the logged test scenes from "
+                            "their start (supplementary: compounding errors)")
     figure_frames: int = knob(4, ge=1, help="test frames drawn in the report with sampled trajectories")
     batch: int = knob(256, ge=1, help="frames per forward pass in evaluation")
 

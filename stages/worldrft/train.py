@@ -10,14 +10,17 @@
 3. GRPO fine-tuning (plain PyTorch) of hpd_lir: `worldrft` (collision-aware reward) and
    `rft_l2` (L2-only reward);
 4. evaluation of the five planners, the expert and constant velocity: open loop on the test
-   frames, closed loop on the test scenes; figure data.
+   frames, closed loop in NAVSIM-style 4 s episodes handed over from the expert and in long
+   rollouts of the test scenes; figure data.
 The seeds of one stage differ in every network's initialisation, the batch order, the
 anchors' k-means start and GRPO's samples; the data (scenes) are the same for all seeds.
 
 Writes data/worldrft/runs/<seed>/:
     models.pt            state dicts of the world model and the five planners, the anchors
     open_loop.parquet    one row per (method, test frame): L2 and collision at 1/2/3 s, ...
-    closed_loop.parquet  one row per (method, test scene): collision, off-road, progress, PDMS, ...
+    closed_loop.parquet  one row per (method, handover start, scene): NAVSIM-style 4 s episodes
+                         (stages/worldrft/evaluate.py): collision, off-road, progress, PDMS, ...
+    long_rollout.parquet one row per (method, logged test scene): 17 s from the scene's start
     curves.parquet       training curves: phase, method, step, metric, value
     figures.npz          rasters, plans and Gaussian samples of a few test frames (report figures)
     diagnostics.json     world-model diagnostics on the val split, anchors' usage, val L2
@@ -122,31 +125,30 @@ def body(ctx: Stage) -> None:
     diag["val_l2_avg"] = {m: ev.open_loop_summary(ev.open_loop(ev.plan_frames(planners[m], val, e.batch), val, cfg))["l2_avg"]
                           for m in METHODS}
     first = split_seeds(p, "test")[0]
-    scene_seeds = list(range(first, first + e.closed_loop_scenes))
-    expert = ev.run_closed_loop(None, cfg, scene_seeds, e.closed_loop_frames, None)
-    cl = [closed_rows("expert", expert)]
-    cv = closed_loop(cfg, scene_seeds, constant_velocity_planner(cfg.dt, T), e.closed_loop_frames,
-                     reference_progress=expert["progress"])
-    cl.append(closed_rows("constant_velocity", cv))
-    for m in METHODS:
-        res = ev.run_closed_loop(planners[m], cfg, scene_seeds, e.closed_loop_frames, expert["progress"])
-        cl.append(closed_rows(m, res))
-        ctx.log(f"closed loop {m}: collision {100 * res['collision'].mean():.1f}%, pdms {100 * res['pdms'].mean():.1f}")
+    callables = {"expert": None, "constant_velocity": constant_velocity_planner(cfg.dt, T),
+                 **{m: ev.as_planner(planners[m]) for m in METHODS}}
+    handover = ev.handover_episodes(callables, cfg, list(range(first, first + e.closed_loop_scenes)),
+                                    e.handover_starts, e.handover_frames)
+    for m in callables:
+        h = handover.filter(pl.col("method") == m)
+        ctx.log(f"closed loop (handover) {m}: collision {100 * h['collision'].mean():.2f}%, "
+                f"pdms {100 * h['pdms'].mean():.1f}")
+    logged = sorted(set(test["scene_seed"].tolist()))
+    expert = closed_loop(cfg, logged, None, e.long_frames)
+    long = [ev.results_frame("expert", expert)]
+    for m, plan in callables.items():
+        if plan is not None:
+            long.append(ev.results_frame(m, closed_loop(cfg, logged, plan, e.long_frames, expert["progress"])))
+    long = pl.concat(long)
 
     pl.concat(ol).write_parquet(out / "open_loop.parquet")
-    pl.concat(cl).write_parquet(out / "closed_loop.parquet")
+    handover.write_parquet(out / "closed_loop.parquet")
+    long.write_parquet(out / "long_rollout.parquet")
     pl.DataFrame(curves).write_parquet(out / "curves.parquet")
     save_npz(figure_data(planners, plans, test, p, seed, e.figure_frames), out / "figures.npz")
     save_pt({"dims": dims.__dict__, "anchors": anchors, "world_model": wm.state_dict(),
              **{m: planners[m].state_dict() for m in METHODS}}, out / "models.pt")
     (out / "diagnostics.json").write_text(json.dumps(diag, indent=1, sort_keys=True) + "\n")
-
-
-def closed_rows(name: str, res: dict):
-    import polars as pl
-
-    return pl.DataFrame({"method": name, **{k: v for k, v in res.items()}}).with_columns(
-        pl.col("collision", "offroad").cast(pl.Boolean), pl.col("scenario", "seed").cast(pl.Int64))
 
 
 def world_model_diagnostics(wm, val, p: WorldRFTParams, batch: int, seed: int) -> dict:
