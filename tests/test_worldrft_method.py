@@ -30,21 +30,21 @@ def test_gaussian_logprob_by_hand_and_against_torch():
     assert method.gaussian_logprob(tau, mu, sigma).item() == pytest.approx(expected, abs=1e-6)
     g = torch.Generator().manual_seed(0)
     mu = torch.randn(3, 6, 2, generator=g)
-    sig = method.sigma_schedule(6, 0.3, 1.5)
+    sig = method.sigma_schedule(6, (0.3, 1.5), (0.1, 0.3))
     tau = method.sample_trajectories(mu, sig, 5, g)
-    ref = torch.distributions.Normal(mu[:, None], sig.expand(6, 2)).log_prob(tau).sum((-2, -1))
+    ref = torch.distributions.Normal(mu[:, None], sig).log_prob(tau).sum((-2, -1))
     assert torch.allclose(method.gaussian_logprob(tau, mu[:, None], sig), ref, atol=1e-5)
 
 
 def test_sigma_schedule_and_sample_spread():
-    sig = method.sigma_schedule(6, 0.3, 1.5)
-    assert sig.shape == (6, 1)
-    assert sig[0, 0].item() == pytest.approx(0.3) and sig[-1, 0].item() == pytest.approx(1.5)
+    sig = method.sigma_schedule(6, (0.3, 1.5), (0.1, 0.3))
+    assert sig.shape == (6, 2)
+    assert sig[0].tolist() == pytest.approx([0.3, 0.1]) and sig[-1].tolist() == pytest.approx([1.5, 0.3])
     assert torch.allclose(sig[1:, 0] - sig[:-1, 0], torch.full((5,), 0.24))
+    assert torch.allclose(sig[1:, 1] - sig[:-1, 1], torch.full((5,), 0.04))
     tau = method.sample_trajectories(torch.zeros(2, 6, 2), sig, 4000, torch.Generator().manual_seed(1))
     assert tau.shape == (2, 4000, 6, 2)
-    std = tau.std(1).mean((0, 2))
-    assert torch.allclose(std, sig[:, 0], rtol=0.05)
+    assert torch.allclose(tau.std(1).mean(0), sig, rtol=0.05)
 
 
 # ---------------------------------------------------------------- GRPO
@@ -85,7 +85,7 @@ def test_grpo_loss_by_hand():
 
 def test_grpo_step_moves_the_mean_towards_the_better_samples():
     mu = torch.zeros(1, 6, 2, requires_grad=True)
-    sig = method.sigma_schedule(6, 0.5, 0.5)
+    sig = method.sigma_schedule(6, (0.5, 0.5), (0.5, 0.5))
     tau = method.sample_trajectories(mu.detach(), sig, 8, torch.Generator().manual_seed(3))
     target = torch.full((6, 2), 1.0)
     rew = -((tau[0] - target) ** 2).sum((-2, -1))[None]  # closer to (1, 1) is better

@@ -88,7 +88,7 @@ def test_train_stage_outputs(smoke_run):
     assert set(curves["phase"]) == {"world_model", "imitation", "rft"}
     assert {"reward", "plan_collision", "kl", "clipfrac"} <= set(curves.filter(pl.col("phase") == "rft")["metric"])
     with np.load(run / "figures.npz") as z:
-        assert z["samples_worldrft"].shape[1:] == (8, 6, 2) and z["raster_bits"].shape[0] == z["frame"].shape[0]
+        assert z["samples_worldrft"].shape[1:] == (16, 6, 2) and z["raster_bits"].shape[0] == z["frame"].shape[0]
     diag = json.loads((run / "diagnostics.json").read_text())
     assert set(diag["val_l2_avg"]) == set(METHODS)
 

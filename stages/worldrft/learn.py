@@ -179,7 +179,7 @@ def finetune(planner, train: Frames, p, weights, seed: int, steps: int, scenes: 
         getattr(policy, name).requires_grad_(False)
     params = [q for q in policy.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=r.lr, weight_decay=0.0)
-    sigma = method.sigma_schedule(p.sim.horizon, r.sigma_first, r.sigma_last)
+    sigma = method.sigma_schedule(p.sim.horizon, r.sigma_lon, r.sigma_lat)
     gen = torch.Generator().manual_seed(seed)
     log = Averager(log_every, tick)
     for step, idx in enumerate(batch_order(len(train), scenes, steps, seed)):

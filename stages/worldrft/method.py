@@ -20,7 +20,7 @@ Imitation (HPD + LIR):
            nearest anchor) for HPD); stages = the HPD plan and every LIR round (deep supervision).
 
 RFT with GRPO ("trajectory Gaussianisation"):
-    pi_theta(tau | s) = prod_t,d N(tau_t,d; mu_theta(s)_t,d, sigma_t^2),   sigma_t linear in t
+    pi_theta(tau | s) = prod_t,d N(tau_t,d; mu_theta(s)_t,d, sigma_t,d^2),   sigma_t,d linear in t (d = x, y)
     tau_1..G ~ pi_old(. | s);   R_i = -w_l2 * mean_t ||tau_i,t - tau*_t|| - w_col * 1[tau_i collides] + w_prog * EP_i
     A_i = (R_i - mean_j R_j) / (std_j R_j + eps)                 (within the G samples of one scene)
     L = mean_i [ -min(rho_i A_i, clip(rho_i, 1 - eps, 1 + eps) A_i) + beta * KL_k3(pi_theta || pi_ref)(tau_i) ]
@@ -148,10 +148,11 @@ def imitation_losses(out: dict, expert: torch.Tensor, target_anchor: torch.Tenso
 
 
 # ------------------------------------------------------------------ RFT: trajectory Gaussianisation
-def sigma_schedule(horizon: int, first: float, last: float) -> torch.Tensor:
-    """(T, 1) std of each waypoint: linear from `first` (t = dt) to `last` (t = T dt)."""
+def sigma_schedule(horizon: int, lon=(0.3, 1.5), lat=(0.1, 0.3)) -> torch.Tensor:
+    """(T, 2) std of each waypoint's x (along the ego's heading) and y (across): each linear in
+    time from its value at the first waypoint (t = dt) to its value at the last (t = T dt)."""
     w = torch.linspace(0.0, 1.0, horizon) if horizon > 1 else torch.zeros(1)
-    return (first + (last - first) * w)[:, None]
+    return torch.stack([lon[0] + (lon[1] - lon[0]) * w, lat[0] + (lat[1] - lat[0]) * w], -1)
 
 
 def gaussian_logprob(tau: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

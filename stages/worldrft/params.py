@@ -124,9 +124,10 @@ class RewardWeights:
 class RFTParams:
     """GRPO fine-tuning of hpd_lir around its own output (trajectory Gaussianisation)."""
 
-    group: int = knob(8, ge=2, help="G: trajectories sampled per scene (spec: 8-16)")
-    sigma_first: float = knob(0.3, gt=0, help="std (m) of the Gaussian at the first waypoint, per coordinate")
-    sigma_last: float = knob(1.5, gt=0, help="std (m) at the last waypoint; linear in between")
+    group: int = knob(16, ge=2, help="G: trajectories sampled per scene (spec: 8-16)")
+    sigma_lon: list[float] = knob(factory=lambda: [0.3, 1.5], gt=0, help="std (m) of the Gaussian along the ego's "
+                                  "heading (x) at the first and the last waypoint; linear in between")
+    sigma_lat: list[float] = knob(factory=lambda: [0.1, 0.3], gt=0, help="std (m) across (y), first and last waypoint")
     lr: float = knob(1e-4, gt=0, help="AdamW learning rate of the planner heads (the encoder is frozen)")
     clip_eps: float = knob(0.2, gt=0, lt=1, help="PPO clip range of the ratio (GRPO: 0.2)")
     kl_coef: float = knob(0.04, ge=0, help="beta of the k3 KL to the imitation policy (GRPO: 0.04)")
@@ -136,6 +137,8 @@ class RFTParams:
                                              "(worldrft: collision-aware; rft_l2: L2 only)")
 
     def validate(self) -> str | None:
+        if len(self.sigma_lon) != 2 or len(self.sigma_lat) != 2:
+            return "sigma_lon, sigma_lat: expected [first, last]"
         if set(self.rewards) != set(RFT_METHODS):
             return f"rewards: expected exactly {', '.join(RFT_METHODS)}"
         return None

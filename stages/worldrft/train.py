@@ -197,7 +197,7 @@ def figure_data(planners, plans, test, p: WorldRFTParams, seed: int, count: int)
     rng = np.random.default_rng(seed)
     idx = np.sort(np.concatenate([order[:min(count, il_col.sum())],
                                   rng.permutation(np.flatnonzero(~il_col))[:max(0, count - il_col.sum())]]))[:count]
-    sigma = method.sigma_schedule(p.sim.horizon, p.rft.sigma_first, p.rft.sigma_last)
+    sigma = method.sigma_schedule(p.sim.horizon, p.rft.sigma_lon, p.rft.sigma_lat)
     out = {"frame": idx, "raster_bits": test["raster_bits"][idx], "expert": test["expert_future"][idx, :, :2],
            "agents_future": test["agents_future"][idx], "agents_valid": test["agents_valid"][idx],
            "il_collides": il_col[idx]}
