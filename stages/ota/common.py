@@ -116,10 +116,10 @@ def batch(sample: Callable[[np.random.Generator], dict], gens: list[np.random.Ge
 def train(ctx, what: str, module, loss_fn: Callable[[], tuple], steps: int, after_step=None) -> list[dict]:
     """Adam on `module` for `steps` steps of `loss_fn() -> (loss summed over seeds, info of [S]
     tensors)`; returns curve rows (step, seed, every info entry) every `log_every` steps."""
-    import torch
+    from hrlzoo.nets.optim import Adam  # torch.optim.Adam's update, without importing torch._dynamo
 
     p: OTAParams = ctx.params
-    opt = torch.optim.Adam(module.parameters(), lr=p.agent.lr)
+    opt = Adam(module.parameters(), lr=p.agent.lr)
     every = sizes(p).train.log_every
     rows: list[dict] = []
     with ctx.progress(steps, what) as bar:
