@@ -341,7 +341,7 @@ def test_chain_problems_are_left_to_right_in_range_and_deterministic():
     from hrlzoo.lm.tasks import op_steps
     from stages.cog_rethinker.common import draw_problem
 
-    p = chain_params(start_digits=2, digits=1, ops="+-", value_range=[0, 99])
+    p = chain_params(value_range=[10, 99])
     for k in (1, 4, 8):
         qs = [draw_problem(k, p, np.random.default_rng([3, k, i])) for i in range(60)]
         assert qs == [draw_problem(k, p, np.random.default_rng([3, k, i])) for i in range(60)]
@@ -353,7 +353,7 @@ def test_chain_problems_are_left_to_right_in_range_and_deterministic():
                 s = op_steps(q)[i]
                 assert (s.left, s.op, s.right) == (value, op, x)
                 value = value + x if op == "+" else value - x
-                assert 0 <= value <= 99 and s.value == value
+                assert 10 <= value <= 99 and s.value == value
             assert q.answer == value
         assert {q.ops.count("+") for q in qs} != {k} and len({q.expr for q in qs}) > 50  # both operators, varied
     # a hand example and its three texts

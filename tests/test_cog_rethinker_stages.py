@@ -89,7 +89,7 @@ def test_smoke_pipeline_writes_every_output(smoke_run):
 
 @pytest.mark.parametrize("sub,expected", [
     ({"value_range": "[50, 40]"}, "value_range = [50, 40]: expected [low, high] with low <= high"),
-    ({"ops": "'+/'"}, "ops = '+/': expected distinct characters of '+-*'"),
+    ({"value_range": "[100, 120]"}, "value_range = [100, 120]: no two-digit first number fits"),
     ({"hard_levels": "[9]"}, "hard_levels = [9]: expected a non-empty subset of levels"),
     ({"levels": "[3, 2]"}, "expected distinct increasing integers"),
 ])

@@ -1,12 +1,12 @@
 """What the Cog-Rethinker stages share: artifact paths, problem sets, the tokenizer, the model,
 and the greedy direct-template evaluation.
 
-Problems (spec_B 6.5, our variant): a chain `37+4-8+2` of k operations, the difficulty level k:
-a `start_digits`-digit first number, then k operators of `ops` each with a `digits`-digit operand
-(never 0), every intermediate value inside `value_range` (else the problem is redrawn). With
-`+` and `-` only, the usual precedence is left to right, so step i combines the previous result
-with operand i + 1 (`37+4=41;41-8=33;33+2=35`): each step is a two-digit number plus or minus a
-digit, a small lookup with a carry, and every answer is one of 100 values (a 1 % guess). Every
+Problems (spec_B 6.5, our variant): a chain `37+4-8+2` of k operations, the difficulty level k
+(`hrlzoo.lm.tasks.chain_level`): a two-digit first number, then k operators + or - each with a
+one-digit operand 1-9, every intermediate value inside `value_range` (else the problem is
+redrawn). Step i combines the previous result with operand i + 1 (`37+4=41;41-8=33;33+2=35`);
+with the default range 10..99 every step line has the same width, so step i sits at a fixed
+place (the measured reason a sub-million-parameter GPT learns it, /work/LM_RECIPE.md). Every
 set is drawn from its own stream (data_seed, set salt, level); the held-out sets (test, curve,
 base_eval) are disjoint from each other, and every problem the base or the RL runs train on is
 drawn outside them.
@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from hrlzoo.lm.tasks import Problem, direct_prompt, op_steps, verify
+from hrlzoo.lm.tasks import Problem, chain_level, direct_prompt, make_problem, verify
 from stages.cog_rethinker.params import CogParams, sizes
 
 ROOT = Path("data/cog_rethinker")
@@ -37,23 +37,10 @@ def rl_dir(group: str) -> Path:
 
 
 # ----------------------------------------------------------------------------- problems
-def _number(rng: np.random.Generator, digits: int, low: int = 0) -> int:
-    """A number with exactly `digits` digits (for one digit: low..9)."""
-    return int(rng.integers(max(low, 10 ** (digits - 1) if digits > 1 else 0), 10 ** digits))
-
-
 def draw_problem(k: int, p: CogParams, rng: np.random.Generator) -> Problem:
-    """One level-k problem of params `p` (see the module docstring): redrawn until every
-    step's value lies in `value_range`. A `*` (if `ops` has one) multiplies by 2-9 and binds
-    first, as `hrlzoo.lm.tasks.op_steps` evaluates it."""
-    lo, hi = p.value_range
-    while True:
-        ops = tuple(str(rng.choice(list(p.ops))) for _ in range(k))
-        nums = (_number(rng, p.start_digits),) + tuple(
-            _number(rng, 1, 2) if op == "*" else _number(rng, p.digits, 1) for op in ops)
-        q = Problem(nums, ops, k, "ops")
-        if lo <= nums[0] <= hi and all(lo <= s.value <= hi for s in op_steps(q)):
-            return q
+    """One level-k problem: `hrlzoo.lm.tasks.chain_level(k, value_range)` (a two-digit number and
+    k one-digit +/- steps, redrawn until every step value lies in `value_range`)."""
+    return make_problem(chain_level(k, tuple(p.value_range)), rng, level=k)
 
 
 def draw_set(p: CogParams, name: str, levels: Iterable[int], per_level: int,

@@ -128,12 +128,9 @@ class CogParams(Common):
                                         help="levels whose direct-template solutions the weak base is taught")
     easy_levels: list[int] = knob(factory=lambda: [2, 3, 4], ge=1, help="levels reported as 'easy'")
     hard_levels: list[int] = knob(factory=lambda: [6, 7], ge=1, help="levels reported as 'hard'")
-    start_digits: int = knob(2, ge=1, le=3, help="digits of the first number of a problem")
-    digits: int = knob(1, ge=1, le=3, help="digits of every later + / - operand (never 0; a * multiplies by 2-9)")
-    ops: str = knob("+-", help="operators drawn uniformly (a subset of '+-*'; with + and - only the problem "
-                    "is evaluated left to right)")
-    value_range: list[int] = knob(factory=lambda: [0, 99], help="[low, high]: the first number and every "
-                                  "intermediate value stay inside (else the problem is redrawn)")
+    value_range: list[int] = knob(factory=lambda: [10, 99], help="[low, high]: the first number and every "
+                                  "intermediate value stay inside, else the problem is redrawn "
+                                  "(hrlzoo.lm.tasks.chain_level; 10..99 keeps every step line the same width)")
     data_seed: int = knob(0, ge=0, help="seed of every problem set and of the SFT corpus (RL seeds are `seeds`)")
     template_weights: dict[str, float] = knob(
         factory=lambda: {"direct": 1.0, "decomposition": 1.0, "reflection": 1.0},
@@ -153,13 +150,10 @@ class CogParams(Common):
                 return f"{name} = {getattr(self, name)}: expected a non-empty subset of levels"
         if set(self.easy_levels) & set(self.hard_levels):
             return "easy_levels and hard_levels overlap"
-        if not self.ops or set(self.ops) - set("+-*") or len(set(self.ops)) != len(self.ops):
-            return f"ops = {self.ops!r}: expected distinct characters of '+-*'"
         if len(self.value_range) != 2 or self.value_range[0] > self.value_range[1]:
             return f"value_range = {self.value_range}: expected [low, high] with low <= high"
-        lo, hi = self.value_range
-        if hi < (10 ** (self.start_digits - 1) if self.start_digits > 1 else 0) or lo >= 10 ** self.start_digits:
-            return f"value_range = {self.value_range}: no {self.start_digits}-digit first number fits"
+        if self.value_range[1] < 10 or self.value_range[0] > 99:
+            return f"value_range = {self.value_range}: no two-digit first number fits"
         if set(self.template_weights) != {"direct", "decomposition", "reflection"} or \
                 any(w < 0 for w in self.template_weights.values()):
             return "template_weights: expected direct, decomposition, reflection, each >= 0"

@@ -300,7 +300,7 @@ def body(ctx: Stage) -> None:
     setup = (
         f"Scale `{p.scale}`, RL seeds {p.seeds} (one shared base; a seed fixes the run's sampling stream and its "
         f"sequence of training problems, the same for every method). Problems: levels k = {p.levels} operations "
-        f"(`{p.ops}`) chained on a {p.start_digits}-digit first number and {p.digits}-digit operands 1-9, every "
+        f"(+ or -) chained on a two-digit first number with one-digit operands 1-9 (`chain_level`), every "
         f"intermediate value in {p.value_range[0]}..{p.value_range[1]} (e.g. `37+4-8+2`, solved left to right "
         f"`37+4=41;41-8=33;33+2=35`); every training problem is new and none is held out. Model: "
         f"{m.n_layer}-layer GPT, d = {m.d_model}, {m.n_head} heads, {'rotary' if m.rotary else 'learned'} "
