@@ -289,7 +289,7 @@ def test_corrupted_solutions_feed_the_reflection_template():
 
 
 def test_length_buckets_cover_every_pair_once_per_epoch_with_little_padding():
-    from hrlzoo.lm.sft import LengthBuckets
+    from stages.cog_rethinker.sft import LengthBuckets
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(5, 200, size=1000).tolist()

@@ -118,53 +118,18 @@ def __getattr__(name: str):  # PEP 562: `from hrlzoo.lm.sft import SFTModule`
     raise AttributeError(name)
 
 
-class LengthBuckets:
-    """A batch sampler for pairs of very different lengths: every epoch, shuffle (from `seed`
-    and the epoch number), sort each pool of `pool` batches' worth of pairs by length, cut it into
-    batches, and shuffle the batches. Batches then carry little padding, and every pair is seen
-    once per epoch."""
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, pool: int = 32):
-        self.lengths, self.batch_size, self.seed, self.pool = list(lengths), batch_size, seed, pool
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
-
-    def __iter__(self):
-        import numpy as np
-
-        rng = np.random.default_rng([self.seed, self.epoch])
-        self.epoch += 1
-        order = rng.permutation(len(self.lengths))
-        span = self.batch_size * self.pool
-        batches = []
-        for start in range(0, len(order), span):
-            chunk = sorted(order[start:start + span].tolist(), key=lambda i: self.lengths[i])
-            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
-        for i in rng.permutation(len(batches)).tolist():
-            yield batches[i]
-
-
 def train_sft(model, pairs: Sequence[Pair], *, max_steps: int, batch_size: int = 64,
               lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 20,
               grad_clip: float = 1.0, reduction: str = "token", pad_id: int = 0, seed: int = 0,
-              progress: bool = False, device: str | torch.device = "cpu",
-              bucket_by_length: bool = False) -> dict:
+              progress: bool = False, device: str | torch.device = "cpu") -> dict:
     """Train `model` in place for `max_steps` optimizer steps on shuffled minibatches of
-    `pairs` (reshuffled every epoch from `seed`; with `bucket_by_length`, batches of similar
-    lengths, see `LengthBuckets`). Returns {"loss": [float per step]}.
+    `pairs` (reshuffled every epoch from `seed`). Returns {"loss": [float per step]}.
     Raises NonFiniteError when a loss is NaN/inf."""
     from torch.utils.data import DataLoader
 
-    pairs = list(pairs)
-    if bucket_by_length:
-        loader = DataLoader(pairs, batch_sampler=LengthBuckets([len(p) + len(c) for p, c in pairs], batch_size, seed),
-                            collate_fn=lambda b: collate_pairs(b, pad_id))
-    else:
-        loader = DataLoader(pairs, batch_size=batch_size, shuffle=True, drop_last=len(pairs) > batch_size,
-                            generator=torch.Generator().manual_seed(seed),
-                            collate_fn=lambda b: collate_pairs(b, pad_id))
+    loader = DataLoader(list(pairs), batch_size=batch_size, shuffle=True, drop_last=len(pairs) > batch_size,
+                        generator=torch.Generator().manual_seed(seed),
+                        collate_fn=lambda b: collate_pairs(b, pad_id))
     module = _module_class()(model, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps,
                              total_steps=max_steps, reduction=reduction)
     trainer = make_trainer(device, max_steps=max_steps, progress=progress,

@@ -83,6 +83,8 @@ class SFTSizes:
     lr: float = knob(2e-3, gt=0, help="peak AdamW learning rate (warm-up, then cosine to 10%)")
     warmup_steps: int = knob(50, ge=0, help="linear warm-up steps")
     threads: int = knob(2, ge=0, help="torch threads of the SFT stage (it runs alone; 0 = all cores)")
+    bucket_pool: int = knob(4, ge=1, help="length bucketing: pairs are sorted by length within pools of this "
+                            "many batches (1 = plain shuffled batches; small pools keep templates mixed)")
 
 
 @dataclass

@@ -49,21 +49,24 @@ OUR_READING = [
 
 DEVIATIONS = [
     "The paper fine-tunes Qwen2.5 / Llama-3.2 base models on math benchmarks; we train a "
-    "0.17 M-parameter character GPT from scratch on integer arithmetic with exact verifiers. No number of "
+    "0.8 M-parameter character GPT from scratch on integer arithmetic with exact verifiers. No number of "
     "the paper is compared with ours.",
     "The metacognitive skills are injected by our SFT data: the base is taught the decomposition and "
-    "reflection templates on every level, but the direct template only on small k (`direct_sft_levels`: 1-3). "
+    "reflection templates on every level, but the direct template only on small k (`direct_sft_levels`). "
     "A tiny model has no in-context learning, so each template must be an SFT skill (spec_B §6.5). The "
     "experiment therefore partly measures distillation from the decomposition (and reflection) template "
     "into the direct one through the rewritten SFT targets, not a metacognition that emerges.",
-    "The direct template's weakness on large k is meant to come from the base's SFT coverage (no direct "
-    "traces for k > 3), not from spec_B §6.5's compressed two-operations-per-line trace: the substrate's direct trace "
-    "is the same one-op-per-line text that `rewrite_to_direct` produces, so the SFT targets are exactly "
-    "the direct template's own format.",
-    "Problems: 1-digit operands (spec_B §6.5: 2-digit) with every intermediate value within +-999, levels "
-    "k = 2..6 (spec: 2..8), easy = 2-3, hard = 5-6: with 2-digit operands (7-digit products of chained `*`) a "
-    "pilot base reached no correct answer in any template. Even this easier version is not learned within "
-    "the `cpu` budget (see the diagnosis).",
+    "The direct template's weakness on large k comes from the base's SFT coverage (no direct traces for "
+    "k beyond `direct_sft_levels`), not from spec_B §6.5's compressed two-operations-per-line trace: the "
+    "direct trace is the same one-op-per-line text that `rewrite_to_direct` produces, so the SFT targets "
+    "are exactly the direct template's own format.",
+    "Substrate (changed after the first `cpu` run): spec_B §6.5's problems are k = 2..8 operations (+ - *) on "
+    "2-digit numbers. Our first version (1-digit operands, + - *, values within +-999, k = 2..6) gave a "
+    "base with 0-8% greedy accuracy in every template at every level after 1500 SFT steps, so 7 of 8 "
+    "claims were inconclusive. The problems are now `hrlzoo.lm.tasks.chain_level`: a two-digit number and "
+    "k one-digit +/- steps, every value in 10..99, so every step line has the same width (the lead's "
+    "measurement, LM_RECIPE: a 0.8 M GPT trained on direct traces of k = 1..8 reaches 100/88/68/45% at "
+    "k = 1..4 after 600 steps). Levels k = 2..6 (spec: 2..8), easy = 2-3, hard = 5-6: SUBSTRATE_NOTE",
     "DAPO's dynamic sampling drops the groups whose rewards are all equal but does not refill the batch "
     "from more problems (DAPO samples until the batch is full): the cost of a step stays fixed. No "
     "overlong reward shaping (completions cut at the cap score 0).",
@@ -71,42 +74,17 @@ DEVIATIONS = [
     "the same and only the loss differs: sequence-mean aggregation, symmetric clip 0.2, every group kept.",
     "Sizes (`cpu` scale, in Setup): tens of RL steps with 8 problems x 8 samples (spec_B §6.5: 60-100 "
     "steps of 16 x 8), one shared base for every seed (seeds vary the RL runs: sampling and problem "
-    "order), a 3-layer d = 64 GPT (0.17 M parameters), 1500 SFT steps of 32 sequences. The budget is the issue's: the whole `cpu` rebuild within 20 minutes "
-    "on 2 cores. `scale: paper` runs spec_B §6.5's RL sizes on a larger model.",
+    "order). The budget is the issue's: the whole `cpu` rebuild within 20 minutes on 2 cores. "
+    "`scale: paper` runs spec_B §6.5's RL sizes on a larger model.",
+    "The base must pass a gate before any RL (`sizes.<scale>.gate`, table above): without a contrast "
+    "between the direct template (accurate on the taught small k, near zero on the hard k) and the "
+    "decomposition template (well above zero on the hard k) the comparison cannot test the paper.",
     "Generated tokens count every completion token of the training rollouts (all three templates); prompt "
     "tokens, which are longer for the decomposition (demos) and reflection prompts, are logged "
     "(`prompt_tokens`) but not part of the compute-fair budget.",
     "Not run: the strong-base control of spec_B §6.5 (a base taught the direct template on every k), "
     "the lambda sweep, and the `rescued_to_group` flag on top of SFT.",
 ]
-
-DIAGNOSIS = """Our reading of the committed `cpu`-scale run (written after seeing it; rerun at another
-scale and check it still applies):
-
-- **The base is too weak for the experiment.** After 1500 SFT steps of 32 sequences its completion
-  NLL fell from 3.2 to 0.85 nats per token, and its greedy accuracy is 0-8% in every template at
-  every level (table above). It writes the trace format, but not the content: in a pilot's per-token
-  losses the operand digits (copied from the expression) and the result digits still cost 2-3 nats
-  each. So the contrast the method needs does not exist: the decomposition template is no better than
-  the direct one on hard problems (spec_B §6.5 wants the direct template near 0 and the decomposition
-  well above 0 on large k).
-- **Therefore the hierarchy rescues almost nothing.** About 89% of every step's problems have zero
-  direct accuracy for every method. The decomposition rollouts give about 12 correct answers per run,
-  but most of them come with traces that `rewrite_to_direct` cannot read (lucky final answers under
-  garbled lines), so they rescue 0.07 problems per step; reflection rescues 0.23 per step. Over 40
-  steps Cog-Rethinker gets about 13 SFT pairs in all, too little to move the policy: every method
-  ends within about 0.01 of the base's test accuracy (0.024), and the seeds cannot separate them.
-  Hence the inconclusive verdicts, which say nothing for or against the paper.
-- **`gain_concentrated_on_hard` is a floor artefact.** It holds formally because Cog-Rethinker is a
-  little below DAPO on the easy levels (about -0.02) and level with it on the hard ones (+0.005), not
-  because of a gain on hard problems; we do not read it as support for the paper's claim.
-- **Cost.** Cog-Rethinker generated about twice DAPO's completion tokens and five times its prompt
-  tokens (the demos and wrong solutions in the rescue prompts) for the same 40 steps.
-- **What would test the claims:** a base whose decomposition template solves a good fraction of the
-  hard problems, which needs several times the SFT compute the 20-minute CPU budget allows (a d = 96
-  pilot at 600 x 64 sequences was no better); `scale: paper` (a 6-layer d = 192 GPT, 20 000 SFT steps,
-  spec_B §6.5's RL sizes) on a GPU is the run that can."""
-
 
 # ----------------------------------------------------------------------------- tables
 def order(df, col="method"):

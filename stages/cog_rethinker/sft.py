@@ -31,6 +31,50 @@ from stages.cog_rethinker import common
 from stages.cog_rethinker.params import CogParams, sizes
 
 
+class LengthBuckets:
+    """A batch sampler for pairs of very different lengths: every epoch, shuffle (from `seed`
+    and the epoch number), sort each pool of `pool` batches' worth of pairs by length, cut it into
+    batches, and shuffle the batches. Batches then carry little padding (a small pool keeps the
+    templates and levels mixed inside a batch), and every pair is seen once per epoch."""
+
+    def __init__(self, lengths, batch_size: int, seed: int = 0, pool: int = 32):
+        self.lengths, self.batch_size, self.seed, self.pool = list(lengths), batch_size, seed, pool
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        order = rng.permutation(len(self.lengths))
+        span = self.batch_size * self.pool
+        batches = []
+        for start in range(0, len(order), span):
+            chunk = sorted(order[start:start + span].tolist(), key=lambda i: self.lengths[i])
+            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        for i in rng.permutation(len(batches)).tolist():
+            yield batches[i]
+
+
+def train_base(model, pairs, s, pad_id: int, seed: int, device) -> list[float]:
+    """`hrlzoo.lm.sft`'s SFT (completion-only NLL, AdamW, warm-up + cosine, clip 1, Lightning)
+    with length-bucketed batches (`LengthBuckets`, pool `s.bucket_pool`). Returns the losses."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from hrlzoo.lm.sft import SFTModule, collate_pairs
+    from hrlzoo.pipeline.lightning import make_trainer
+
+    loader = DataLoader(list(pairs), batch_sampler=LengthBuckets([len(a) + len(b) for a, b in pairs], s.batch_size,
+                                                                 seed, s.bucket_pool),
+                        collate_fn=lambda b: collate_pairs(b, pad_id))
+    module = SFTModule(model, lr=s.lr, warmup_steps=s.warmup_steps, total_steps=s.steps)
+    make_trainer(device, max_steps=s.steps, progress=True, gradient_clip_val=1.0).fit(module, train_dataloaders=loader)
+    model.to(torch.device(device))  # Lightning's teardown parks the model on the CPU
+    return list(module.losses)
+
+
 def base_eval_rows(p: CogParams, model, tok) -> list[dict]:
     """Greedy accuracy of the base in each template on the base_eval problems."""
     from hrlzoo.lm.tasks import corrupt_solution, decomposition_prompt, direct_prompt, reflection_prompt
@@ -81,7 +125,7 @@ def body(ctx: Stage) -> None:
     import polars as pl
     import torch
 
-    from hrlzoo.lm.sft import encode_pairs, train_sft
+    from hrlzoo.lm.sft import encode_pairs
 
     p: CogParams = ctx.params
     s = sizes(p)
@@ -96,9 +140,7 @@ def body(ctx: Stage) -> None:
     model = common.new_model(p, tok.vocab_size).to(ctx.device)
     ctx.log(f"{model.num_params()} parameters, {len(pairs)} SFT pairs (longest {longest} tokens), "
             f"{s.sft.steps} steps x {s.sft.batch_size}")
-    hist = train_sft(model, pairs, max_steps=s.sft.steps, batch_size=s.sft.batch_size, lr=s.sft.lr,
-                     warmup_steps=s.sft.warmup_steps, pad_id=tok.pad_id, seed=p.data_seed, progress=True,
-                     device=ctx.device, bucket_by_length=True)
+    hist = {"loss": train_base(model, pairs, s.sft, tok.pad_id, p.data_seed, ctx.device)}
     ctx.guard("sft loss", hist["loss"][-1], len(hist["loss"]))
     model.eval()
     rows = base_eval_rows(p, model, tok)
