@@ -377,3 +377,18 @@ def test_verifier_is_exact_on_chain_answers():
                 "37+4=41;</think>#### 33 x", "37+4=41;</think>"):
         assert not verify(bad, 33).correct
     assert verify("garbled;</think>#### 33", 33).correct   # only the final answer is checked (the 0/1 reward)
+
+
+def test_decomposition_with_values_rewrites_to_the_direct_trace_and_seeds_the_buffer():
+    from hrlzoo.lm.tasks import demonstration, rewrite_to_direct
+    from stages.cog_rethinker.method import decomposition_text, seed_buffer
+
+    q = Problem((37, 4, 8), ("+", "-"), 2, "ops")
+    assert decomposition_text(q) == "s1=37+4=41;s2=41-8=33;</think>#### 33"
+    assert decomposition_text(q, values=False) == decomposition_solution(q) == "s1=37+4=41;s2=s1-8=33;</think>#### 33"
+    assert rewrite_to_direct(decomposition_text(q)) == solution(q) == "37+4=41;41-8=33;</think>#### 33"
+    # a wrong value in a line stays wrong after the rewrite (nothing is recomputed)
+    assert rewrite_to_direct("s1=37+4=42;s2=42-8=34;</think>#### 34") == "37+4=42;42-8=34;</think>#### 34"
+    buf = seed_buffer([q, Problem((50, 3), ("-",), 1, "ops")])
+    assert buf.demos[0] == demonstration(q, decomposition_text(q)) == "Q:37+4-8 s1=37+4=41;s2=41-8=33;#### 33"
+    assert seed_buffer([q], values=False).demos == [demonstration(q)]

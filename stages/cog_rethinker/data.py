@@ -8,7 +8,8 @@ SFT (spec_B 6.5):
 - direct `Q:<expr><think>` -> the standard one-op-per-line trace, ONLY on `direct_sft_levels`
   (small k): the base is deliberately weak in this template on large k, which gives the
   zero-accuracy mass the method targets;
-- decomposition `Q:<expr><demo>d<plan><think>` -> named sub-results `s1=..;s2=s1+..;`, on
+- decomposition `Q:<expr><demo>d<plan><think>` -> named sub-results `s1=37+4=41;s2=41-8=33;`
+  (`decomposition_values`; else `s2=s1-8=33`), on
   every level, with `n_demos` demonstrations retrieved by BM25 from the seed buffer;
 - reflection `Q:<expr><wrong>w<fix><think>` -> the correct standard trace, on every level,
   w = the correct trace with one step off by 1-3 and the error propagated
@@ -25,11 +26,10 @@ import sys
 
 import numpy as np
 
-from hrlzoo.lm.tasks import (corrupt_solution, decomposition_prompt, decomposition_solution, direct_prompt,
-                             reflection_prompt, solution)
+from hrlzoo.lm.tasks import corrupt_solution, decomposition_prompt, direct_prompt, reflection_prompt, solution
 from hrlzoo.pipeline.stage import Stage, run_stage
 from stages.cog_rethinker.common import DATA_DIR, SALT, draw_set, held_out_sets, problem_rows
-from stages.cog_rethinker.method import DemoBuffer
+from stages.cog_rethinker.method import DemoBuffer, decomposition_text, seed_buffer
 from stages.cog_rethinker.params import CogParams, sizes
 
 
@@ -55,7 +55,7 @@ def sft_rows(p: CogParams, buffer: DemoBuffer, exclude: set[str]) -> list[dict]:
                     prompt, completion = direct_prompt(q), solution(q)
                 elif template == "decomposition":
                     prompt = decomposition_prompt(q, buffer.retrieve(q, p.rl.n_demos))
-                    completion = decomposition_solution(q)
+                    completion = decomposition_text(q, p.decomposition_values)
                 else:
                     prompt, completion = reflection_prompt(q, corrupt_solution(q, corrupt_rng)), solution(q)
                 rows.append({"template": template, "level": k, "prompt": prompt, "completion": completion})
@@ -71,7 +71,7 @@ def body(ctx: Stage) -> None:
     exclude = {q.expr for qs in held.values() for q in qs}
     demos = draw_set(p, "demo", sft_levels(p), sizes(p).data.demo_pool_per_level, exclude=exclude)
     exclude |= {q.expr for q in demos}
-    rows = sft_rows(p, DemoBuffer(demos), exclude)
+    rows = sft_rows(p, seed_buffer(demos, p.decomposition_values), exclude)
 
     out = ctx.out(DATA_DIR)
     out.mkdir(parents=True)

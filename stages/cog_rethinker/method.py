@@ -53,13 +53,33 @@ from hrlzoo.algos.grpo import (GroupBatch, GRPOConfig, GRPOTrainer, Sample, drop
                                group_advantages, policy_loss, ppo_update, rollout_groups)
 from hrlzoo.lm.sampler import Rollout, completion_logprobs
 from hrlzoo.lm.sft import collate_pairs, completion_nll
-from hrlzoo.lm.tasks import (Problem, correctness_reward, decomposition_prompt, demonstration, direct_prompt,
-                             keywords, parse_answer, reflection_prompt, rewrite_to_direct, verify)
+from hrlzoo.lm.tasks import (ANSWER_MARK, Problem, correctness_reward, decomposition_prompt, decomposition_solution,
+                             demonstration, direct_prompt, keywords, op_steps, parse_answer, reflection_prompt,
+                             rewrite_to_direct, verify)
+from hrlzoo.lm.tokenizer import END_THINK
 from hrlzoo.pipeline.stage import NonFiniteError
 from stages.cog_rethinker.params import MethodParams
 
 
 # ------------------------------------------------------------------------------ retrieval
+def decomposition_text(problem: Problem, values: bool = True) -> str:
+    """The decomposition template's solution: one named sub-problem per line, solved in order.
+    `values=False`: sub-problems name the earlier sub-results they use, `s2=s1-8=33`
+    (`hrlzoo.lm.tasks.decomposition_solution`); `values=True` (ours, the default): they state
+    the value, `s2=41-8=33`, so a line never needs a value it does not show (a 0.8 M GPT did not
+    learn the two-hop `s1` lookup within the `cpu` budget). `rewrite_to_direct` reads both."""
+    if not values:
+        return decomposition_solution(problem)
+    steps = op_steps(problem)
+    body = "".join(f"s{i}={s.left}{s.op}{s.right}={s.value};" for i, s in enumerate(steps, 1))
+    return f"{body}{END_THINK}{ANSWER_MARK} {steps[-1].value}"
+
+
+def seed_buffer(problems: Sequence[Problem], values: bool = True) -> "DemoBuffer":
+    """The initial BM25 buffer: a worked decomposition (`decomposition_text`) of every problem."""
+    return DemoBuffer(problems, [demonstration(q, decomposition_text(q, values)) for q in problems])
+
+
 class DemoBuffer:
     """Worked decomposition examples, retrieved by BM25 (rank_bm25.BM25Okapi, k1 1.5, b 0.75)
     over `keywords(problem)`: operators in order, operator bigrams, the number of operands.

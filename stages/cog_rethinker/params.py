@@ -133,6 +133,8 @@ class CogParams(Common):
     value_range: list[int] = knob(factory=lambda: [10, 99], help="[low, high]: the first number and every "
                                   "intermediate value stay inside, else the problem is redrawn "
                                   "(hrlzoo.lm.tasks.chain_level; 10..99 keeps every step line the same width)")
+    decomposition_values: bool = knob(True, help="decomposition lines state the values they combine (s2=41-8=33; "
+                                      "ours) instead of naming earlier sub-results (s2=s1-8=33)")
     data_seed: int = knob(0, ge=0, help="seed of every problem set and of the SFT corpus (RL seeds are `seeds`)")
     template_weights: dict[str, float] = knob(
         factory=lambda: {"direct": 1.0, "decomposition": 1.0, "reflection": 1.0},

@@ -87,6 +87,9 @@ DEVIATIONS = [
 ]
 
 # ----------------------------------------------------------------------------- tables
+DIAGNOSIS = """Our reading of the committed `cpu`-scale run: see below (written after seeing it)."""
+
+
 def order(df, col="method"):
     import polars as pl
 

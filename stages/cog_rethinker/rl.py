@@ -35,7 +35,7 @@ def run_one(ctx: Stage, method: str, seed: int, demos, curve, exclude, base_curv
     """One RL run; returns (model, log rows, curve rows)."""
     import torch
 
-    from stages.cog_rethinker.method import CogRethinker, DemoBuffer, make_config
+    from stages.cog_rethinker.method import CogRethinker, make_config, seed_buffer
 
     p: CogParams = ctx.params
     s, mp = sizes(p).rl, p.methods[method]
@@ -44,7 +44,7 @@ def run_one(ctx: Stage, method: str, seed: int, demos, curve, exclude, base_curv
                       eps_low=p.rl.eps_low, eps_high=p.rl.eps_high, temperature=p.rl.temperature,
                       grad_clip=p.rl.grad_clip, grpo_kl=p.rl.grpo_kl, microbatch_rows=s.microbatch_rows)
     torch_seed = int(np.random.default_rng([seed, common.SALT["rl_torch"]]).integers(2**31))
-    runner = CogRethinker(model, tok, mp, cfg, DemoBuffer(demos), rescue_samples=s.rescue_samples,
+    runner = CogRethinker(model, tok, mp, cfg, seed_buffer(demos, p.decomposition_values), rescue_samples=s.rescue_samples,
                           max_decomp_tokens=s.max_decomp_tokens, sft_lambda=p.rl.sft_lambda, n_demos=p.rl.n_demos,
                           seed=torch_seed)
     stream = common.ProblemStream(p, seed, exclude)

@@ -78,10 +78,10 @@ def train_base(model, pairs, s, pad_id: int, seed: int, device) -> list[float]:
 def base_eval_rows(p: CogParams, model, tok) -> list[dict]:
     """Greedy accuracy of the base in each template on the base_eval problems."""
     from hrlzoo.lm.tasks import corrupt_solution, decomposition_prompt, direct_prompt, reflection_prompt
-    from stages.cog_rethinker.method import DemoBuffer
+    from stages.cog_rethinker.method import seed_buffer
 
     probs = common.load_problems("base_eval")
-    buffer = DemoBuffer(common.load_problems("demo"))
+    buffer = seed_buffer(common.load_problems("demo"), p.decomposition_values)
     rng = np.random.default_rng([p.data_seed, common.SALT["corrupt"], 1])
     s = sizes(p).rl
     prompts = {
