@@ -35,6 +35,8 @@ OUR_READING = [
     "Reflection sees a previous wrong solution of the same problem: a wrong decomposition sample rewritten "
     "into direct lines when one is readable, else a well-formed wrong direct sample (else any direct "
     "sample); sample j of the group sees the j-th distinct one, cyclically.",
+    "Decomposition lines state the values they combine (`s1=37+4=41;s2=41-8=33;`), a sub-problem per "
+    "operation; `rewrite_to_direct` drops the names (`37+4=41;41-8=33;`).",
     "Every correct stage-2/3 sample is rewritten into the direct template and checked again by the verifier "
     "(only the final answer is checked, as the 0/1 reward does); distinct texts only; the SFT set is the "
     "current step's, with no replay of earlier steps.",
@@ -66,7 +68,17 @@ DEVIATIONS = [
     "claims were inconclusive. The problems are now `hrlzoo.lm.tasks.chain_level`: a two-digit number and "
     "k one-digit +/- steps, every value in 10..99, so every step line has the same width (the lead's "
     "measurement, LM_RECIPE: a 0.8 M GPT trained on direct traces of k = 1..8 reaches 100/88/68/45% at "
-    "k = 1..4 after 600 steps). Levels k = 2..6 (spec: 2..8), easy = 2-3, hard = 5-6: SUBSTRATE_NOTE",
+    "k = 1..4 after 600 steps). Levels k = 2..6 (spec: 2..8), easy = 2-3, hard = 5-6: the three templates together "
+    "cost about twice the tokens of LM_RECIPE's direct-only corpus, and k = 7-8 would lengthen every trace "
+    "again beyond the 20-minute budget.",
+    "Two further measured changes for the base (pilots on 2 cores, 64 sequences per step, greedy accuracy on 30 "
+    "problems per level): with spec_B's decomposition lines that name earlier results (`s2=s1-8=33`: the line "
+    "must fetch the value of s1 and add in one hop) the base stayed at <= 13% (learned positions) and <= 27% "
+    "(rotary) in every template and level after 800 steps; with the value written out (`s2=41-8=33`, "
+    "`decomposition_values: true`) and rotary position embeddings (the decomposition prompt carries a "
+    "demonstration of varying length in front of the solution, so a line's absolute place varies) it reached "
+    "43/33% (direct, k = 2/3), 53% (decomposition, k = 2) and 60/40% (reflection, k = 2/4) after 1000 steps, "
+    "still rising fast. LM_RECIPE's direct-only run used learned absolute positions.",
     "DAPO's dynamic sampling drops the groups whose rewards are all equal but does not refill the batch "
     "from more problems (DAPO samples until the batch is full): the cost of a step stays fixed. No "
     "overlong reward shaping (completions cut at the cap score 0).",
@@ -79,6 +91,11 @@ DEVIATIONS = [
     "The base must pass a gate before any RL (`sizes.<scale>.gate`, table above): without a contrast "
     "between the direct template (accurate on the taught small k, near zero on the hard k) and the "
     "decomposition template (well above zero on the hard k) the comparison cannot test the paper.",
+    "RL learning rate 1e-4 (`rl.lr`) for every method. The first `cpu` run used 3e-4 and every method, "
+    "the baselines included, fell below the base it started from (test accuracy on the easy levels: base 1.00, "
+    "DAPO 0.64, GRPO 0.29, Cog-Rethinker 0.13; hard levels 0.01-0.02 for all), so it compared collapses, not "
+    "methods; a one-seed pilot at 1e-4 kept DAPO and Cog-Rethinker at the base's level. The claims and their "
+    "margins were not changed.",
     "Generated tokens count every completion token of the training rollouts (all three templates); prompt "
     "tokens, which are longer for the decomposition (demos) and reflection prompts, are logged "
     "(`prompt_tokens`) but not part of the compute-fair budget.",
@@ -87,7 +104,45 @@ DEVIATIONS = [
 ]
 
 # ----------------------------------------------------------------------------- tables
-DIAGNOSIS = """Our reading of the committed `cpu`-scale run: see below (written after seeing it)."""
+TIMING = ("Timing of the `cpu` sizes (2 cores, no other heavy job): the full rebuild `snakemake --cores 2 --forceall "
+          "reports/cog_rethinker/metrics.json` took 19 min 05 s wall and 36.0 CPU-min (user 2098 s + sys 62 s; "
+          "lower bound on a quiet machine 18.0 min): data 10 s, the SFT of the base 779 s (1800 steps, 2 threads), the "
+          "two RL stages side by side 263 s (18 runs), evaluation 22 s, report 3 s. That rebuild ran the RL at lr 3e-4 "
+          "(see Deviations); the committed results are its data and base with the RL, evaluation and report stages "
+          "rerun at lr 1e-4 (same sizes): 6 min 03 s wall, 9.7 CPU-min.")
+
+DIAGNOSIS = """Our reading of the committed `cpu`-scale run (written after seeing it; rerun at another
+scale and check it still applies):
+
+- **The base now has the contrast the method needs** (gate table): the direct template solves
+  every taught level (k = 2, 3) and almost nothing beyond (0-3% at k = 4-6), the decomposition
+  template solves 80% at k = 4 and 10-17% at k = 5-6, reflection repairs a one-step error almost
+  always. So the zero-accuracy mass exists (about 55% of every step's training problems, nearly
+  all at k >= 4, which are 60% of them) and the hierarchy works: Cog-Rethinker rescues about half of those problems per
+  step (0.28 of the step's problems; 1.7 by decomposition and 0.6 by reflection out of 8), its
+  demo buffer grows by 60-80 solved decompositions per run, and about 2.4 rewritten,
+  verified direct-template solutions per step (85-111 per run) enter L_SFT.
+- **But 40 steps of that signal do not teach the direct template the hard levels.** Test
+  accuracy on k = 5-6 stays at the base's 1-3% for every method, Cog-Rethinker included
+  (its per-level row above). A direct trace for k > 3 is a length the base never produced
+  in that template; about 100 examples spread over 40 optimizer steps at lr 1e-4 are far fewer
+  than the thousands of examples per level its SFT needed to learn a template at one length.
+  Hence no gain on hard problems, no faster fall of the zero-accuracy fraction (which counts
+  exactly those problems), and no ablation that differs from another.
+- **The SFT term costs accuracy on the easy levels.** Every method that adds L_SFT
+  (cog_rethinker, no_reflection) loses 9-10 points on k = 2-3 (0.90 against DAPO's 0.99),
+  while no_sft, which feeds the same rescued solutions as reward-1 samples into the DAPO group,
+  does not: lambda = 1 on a handful of long, new-length sequences per step moves the shared
+  weights more than the policy-gradient term does. This is the one significant difference
+  (cog_beats_dapo_equal_steps, not reproduced) and it is a cost of the distillation at this
+  scale, not evidence against the mechanism on hard problems, where both stay at the floor.
+- **Cost.** Cog-Rethinker generated 2.3 times DAPO's completion tokens and 3.6 times its prompt
+  tokens (demos, wrong solutions) for the same 40 steps; at DAPO's token budget it has had about 18
+  of its 40 steps.
+- **What would test the claims:** more RL steps (spec_B §6.5: 60-100 of 16 problems) so that the
+  distilled set reaches the hundreds per level, a lambda sweep (spec_B §6.3: 0.1-1; lower lambda
+  should remove the easy-level cost), or a replay of earlier steps' rescued solutions; on 2 CPU
+  cores the base's SFT already takes 13 of the 19 minutes. `scale: paper` on a GPU can."""
 
 
 def order(df, col="method"):
@@ -294,7 +349,9 @@ def body(ctx: Stage) -> None:
         f"direct template `Q:<expr><think>` on {d.test_per_level} test problems per level after the last step, "
         f"and on {d.curve_per_level} curve problems per level every {r.eval_every} steps. Equal tokens: every "
         f"run's curve accuracy interpolated at {budget:.0f} generated training tokens (the smallest total of any run). "
-        f"Easy levels {p.easy_levels}, hard levels {p.hard_levels}. Mean over seeds with the 95% bootstrap CI.")
+        f"Easy levels {p.easy_levels}, hard levels {p.hard_levels}. Mean over seeds with the 95% bootstrap CI. The claims (`claims.yaml`: "
+        f"a difference whose 95% CI lies above 0, no extra margin) are the ones fixed before the first run; the "
+        f"change of substrate did not change them.")
     methods_text = (
         "- `dapo`: DAPO on the direct template (token-mean, clip 0.2 / 0.28, groups with all-equal rewards "
         "dropped, no KL).\n- `grpo`: GRPO (sequence-mean, clip 0.2, every group).\n- `cog_rethinker`: DAPO + "
@@ -322,9 +379,7 @@ def body(ctx: Stage) -> None:
         ("Our reading (no official code)", "\n".join(f"- {x}" for x in OUR_READING)),
         ("Deviations from the paper", "\n".join(f"- {x}" for x in DEVIATIONS)),
         ("Reproduce", "```\nmake repro PAPER=cog_rethinker      # or: dvc repro cog_rethinker_report\n"
-         "snakemake --cores 2 reports/cog_rethinker/metrics.json\n```\n\nThe committed `cpu` run (snakemake --cores 2, "
-         "on a 2-core machine shared with other jobs): 23.5 min wall, 21.8 CPU-min (user + sys), so about 11 min "
-         "on a quiet machine; the SFT of the base is 15 of the CPU-minutes."),
+         "snakemake --cores 2 reports/cog_rethinker/metrics.json\n```\n\n" + TIMING),
     ]
     ctx.out(OUT / "report.md").write_text(report_md_text(title=TITLE, sections=sections))
     ctx.log(" | ".join(f"{v.id}: {v.verdict}" for v in verdicts))
