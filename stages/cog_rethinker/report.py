@@ -1,0 +1,408 @@
+"""Stage cog_report: tables, figures and the claims' verdicts of Cog-Rethinker.
+
+    python -m stages.cog_rethinker.report
+
+Reads data/cog_rethinker/eval/ and writes reports/cog_rethinker/ (metrics.json, report.md,
+curves/*.csv for `dvc plots`, figures/*.png).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from hrlzoo.pipeline.stage import Stage, run_stage
+from stages.cog_rethinker import common
+from stages.cog_rethinker.params import CogParams, sizes
+
+OUT = Path("reports/cog_rethinker")
+CLAIMS = Path("stages/cog_rethinker/claims.yaml")
+TITLE = "Cog-Rethinker: hierarchical metacognitive RL (tiny GPT, verifiable arithmetic)"
+METHOD_ORDER = ("base", "grpo", "dapo", "cog_rethinker", "no_decomposition", "no_reflection", "no_sft")
+MAIN, BASELINE = "cog_rethinker", "dapo"
+
+OUR_READING = [
+    "The rollout hierarchy's order and trigger (zero direct accuracy -> decomposition -> still zero -> "
+    "reflection) follows spec_B §6.2 (abstract and reviews); the prompts, the markers `<demo> <plan> "
+    "<wrong> <fix>`, the sub-result notation `s1=..` and the one-op-per-line direct trace are ours.",
+    "BM25 (rank-bm25's BM25Okapi, k1 1.5, b 0.75) over operator, operator-bigram and size keywords; ties "
+    "go to the newest demo; one demo per decomposition prompt (`rl.n_demos`); the buffer starts from "
+    "`demo_pool_per_level` generated worked examples per level and grows by one demo (the model's own "
+    "correct decomposition) per problem the decomposition solves. Eviction: none.",
+    "Reflection sees a previous wrong solution of the same problem: a wrong decomposition sample rewritten "
+    "into direct lines when one is readable, else a well-formed wrong direct sample (else any direct "
+    "sample); sample j of the group sees the j-th distinct one, cyclically.",
+    "Decomposition lines state the values they combine (`s1=37+4=41;s2=41-8=33;`), a sub-problem per "
+    "operation; `rewrite_to_direct` drops the names (`37+4=41;41-8=33;`).",
+    "Every correct stage-2/3 sample is rewritten into the direct template and checked again by the verifier "
+    "(only the final answer is checked, as the 0/1 reward does); distinct texts only; the SFT set is the "
+    "current step's, with no replay of earlier steps.",
+    "Loss: L = -J_DAPO + lambda L_SFT, one optimizer step per RL step, L_SFT the mean over pairs of "
+    "each completion's mean NLL (spec_B §6.3's formula); lambda = `rl.sft_lambda`. When no direct group "
+    "survives dynamic sampling, the step is lambda L_SFT alone.",
+    "`no_sft`: lambda = 0, and the rescued solutions enter their (all-wrong) direct group as reward-1 samples "
+    "in place of wrong ones, up to G/2, with the current policy's log-probs as the old ones (spec_B §6.3's "
+    "open choice). With neither channel the hierarchy could not change the policy at all, and the ablation "
+    "would be DAPO.",
+]
+
+DEVIATIONS = [
+    "The paper fine-tunes Qwen2.5 / Llama-3.2 base models on math benchmarks; we train a "
+    "0.8 M-parameter character GPT from scratch on integer arithmetic with exact verifiers. No number of "
+    "the paper is compared with ours.",
+    "The metacognitive skills are injected by our SFT data: the base is taught the decomposition and "
+    "reflection templates on every level, but the direct template only on small k (`direct_sft_levels`). "
+    "A tiny model has no in-context learning, so each template must be an SFT skill (spec_B §6.5). The "
+    "experiment therefore partly measures distillation from the decomposition (and reflection) template "
+    "into the direct one through the rewritten SFT targets, not a metacognition that emerges.",
+    "The direct template's weakness on large k comes from the base's SFT coverage (no direct traces for "
+    "k beyond `direct_sft_levels`), not from spec_B §6.5's compressed two-operations-per-line trace: the "
+    "direct trace is the same one-op-per-line text that `rewrite_to_direct` produces, so the SFT targets "
+    "are exactly the direct template's own format.",
+    "Substrate (changed after the first `cpu` run): spec_B §6.5's problems are k = 2..8 operations (+ - *) on "
+    "2-digit numbers. Our first version (1-digit operands, + - *, values within +-999, k = 2..6) gave a "
+    "base with 0-8% greedy accuracy in every template at every level after 1500 SFT steps, so 7 of 8 "
+    "claims were inconclusive. The problems are now `hrlzoo.lm.tasks.chain_level`: a two-digit number and "
+    "k one-digit +/- steps, every value in 10..99, so every step line has the same width (the lead's "
+    "measurement, LM_RECIPE: a 0.8 M GPT trained on direct traces of k = 1..8 reaches 100/88/68/45% at "
+    "k = 1..4 after 600 steps). Levels k = 2..6 (spec: 2..8), easy = 2-3, hard = 5-6: the three templates together "
+    "cost about twice the tokens of LM_RECIPE's direct-only corpus, and k = 7-8 would lengthen every trace "
+    "again beyond the 20-minute budget.",
+    "Two further measured changes for the base (pilots on 2 cores, 64 sequences per step, greedy accuracy on 30 "
+    "problems per level): with spec_B's decomposition lines that name earlier results (`s2=s1-8=33`: the line "
+    "must fetch the value of s1 and add in one hop) the base stayed at <= 13% (learned positions) and <= 27% "
+    "(rotary) in every template and level after 800 steps; with the value written out (`s2=41-8=33`, "
+    "`decomposition_values: true`) and rotary position embeddings (the decomposition prompt carries a "
+    "demonstration of varying length in front of the solution, so a line's absolute place varies) it reached "
+    "43/33% (direct, k = 2/3), 53% (decomposition, k = 2) and 60/40% (reflection, k = 2/4) after 1000 steps, "
+    "still rising fast. LM_RECIPE's direct-only run used learned absolute positions.",
+    "DAPO's dynamic sampling drops the groups whose rewards are all equal but does not refill the batch "
+    "from more problems (DAPO samples until the batch is full): the cost of a step stays fixed. No "
+    "overlong reward shaping (completions cut at the cap score 0).",
+    "GRPO runs without its KL term (`rl.grpo_kl` = 0; DeepSeekMath uses 0.04) so that both baselines cost "
+    "the same and only the loss differs: sequence-mean aggregation, symmetric clip 0.2, every group kept.",
+    "Sizes (`cpu` scale, in Setup): tens of RL steps with 8 problems x 8 samples (spec_B §6.5: 60-100 "
+    "steps of 16 x 8), one shared base for every seed (seeds vary the RL runs: sampling and problem "
+    "order). The budget is the issue's: the whole `cpu` rebuild within 20 minutes on 2 cores. "
+    "`scale: paper` runs spec_B §6.5's RL sizes on a larger model.",
+    "The base must pass a gate before any RL (`sizes.<scale>.gate`, table above): without a contrast "
+    "between the direct template (accurate on the taught small k, near zero on the hard k) and the "
+    "decomposition template (well above zero on the hard k) the comparison cannot test the paper. "
+    "The `cpu` bounds (direct >= 0.6 on the taught levels, <= 0.1 on the hard ones; decomposition >= 0.1 and "
+    "reflection >= 0.05 on the hard ones) were fixed before the committed run but after the pilots: our first "
+    "choice (0.7 / 0.15 / 0.25 / 0.15) was lowered when a 1000-step pilot base solved 3% of the hard levels by "
+    "decomposition. The committed base meets the first choice except its decomposition bound (0.133 < 0.25).",
+    "RL learning rate 1e-4 (`rl.lr`) for every method. The first `cpu` run used 3e-4 and every method, "
+    "the baselines included, fell below the base it started from (test accuracy on the easy levels: base 1.00, "
+    "DAPO 0.64, GRPO 0.29, Cog-Rethinker 0.13; hard levels 0.01-0.02 for all), so it compared collapses, not "
+    "methods; a one-seed pilot at 1e-4 kept DAPO and Cog-Rethinker at the base's level. The claims and their "
+    "margins were not changed.",
+    "Generated tokens count every completion token of the training rollouts (all three templates); prompt "
+    "tokens, which are longer for the decomposition (demos) and reflection prompts, are logged "
+    "(`prompt_tokens`) but not part of the compute-fair budget.",
+    "Not run: the strong-base control of spec_B §6.5 (a base taught the direct template on every k), "
+    "the lambda sweep, and the `rescued_to_group` flag on top of SFT.",
+]
+
+# ----------------------------------------------------------------------------- tables
+TIMING = ("Timing of the `cpu` sizes (2 cores, no other heavy job): the full rebuild `snakemake --cores 2 --forceall "
+          "reports/cog_rethinker/metrics.json` took 19 min 05 s wall and 36.0 CPU-min (user 2098 s + sys 62 s; "
+          "lower bound on a quiet machine 18.0 min): data 10 s, the SFT of the base 779 s (1800 steps, 2 threads), the "
+          "two RL stages side by side 263 s (18 runs), evaluation 22 s, report 3 s. That rebuild ran the RL at lr 3e-4 "
+          "(see Deviations); the committed results are its data and base with the RL, evaluation and report stages "
+          "rerun at lr 1e-4 (same sizes): 6 min 03 s wall, 9.7 CPU-min.")
+
+DIAGNOSIS = """Our reading of the committed `cpu`-scale run (written after seeing it; rerun at another
+scale and check it still applies):
+
+- **The base now has the contrast the method needs** (gate table): the direct template solves
+  every taught level (k = 2, 3) and almost nothing beyond (0-3% at k = 4-6), the decomposition
+  template solves 80% at k = 4 and 10-17% at k = 5-6, reflection repairs a one-step error almost
+  always. So the zero-accuracy mass exists (about 55% of every step's training problems, nearly
+  all at k >= 4, which are 60% of them) and the hierarchy works: Cog-Rethinker rescues about half of those problems per
+  step (0.28 of the step's problems; 1.7 by decomposition and 0.6 by reflection out of 8), its
+  demo buffer grows by 60-80 solved decompositions per run, and about 2.4 rewritten,
+  verified direct-template solutions per step (85-111 per run) enter L_SFT.
+- **But 40 steps of that signal do not teach the direct template the hard levels.** Test
+  accuracy on k = 5-6 stays at the base's 1-3% for every method, Cog-Rethinker included
+  (its per-level row above). A direct trace for k > 3 is a length the base never produced
+  in that template; about 100 examples spread over 40 optimizer steps at lr 1e-4 are far fewer
+  than the thousands of examples per level its SFT needed to learn a template at one length.
+  Hence no gain on hard problems, no faster fall of the zero-accuracy fraction (which counts
+  exactly those problems), and no ablation that differs from another.
+- **The SFT term costs accuracy on the easy levels.** Every method that adds L_SFT
+  (cog_rethinker, no_reflection) loses 9-10 points on k = 2-3 (0.90 against DAPO's 0.99),
+  while no_sft, which feeds the same rescued solutions as reward-1 samples into the DAPO group,
+  does not: lambda = 1 on a handful of long, new-length sequences per step moves the shared
+  weights more than the policy-gradient term does. This is the one significant difference
+  (cog_beats_dapo_equal_steps, not reproduced) and it is a cost of the distillation at this
+  scale, not evidence against the mechanism on hard problems, where both stay at the floor.
+- **Cost.** Cog-Rethinker generated 2.3 times DAPO's completion tokens and 3.6 times its prompt
+  tokens (demos, wrong solutions) for the same 40 steps; at DAPO's token budget it has had about 18
+  of its 40 steps.
+- **What would test the claims:** more RL steps (spec_B §6.5: 60-100 of 16 problems) so that the
+  distilled set reaches the hundreds per level, a lambda sweep (spec_B §6.3: 0.1-1; lower lambda
+  should remove the easy-level cost), or a replay of earlier steps' rescued solutions; on 2 CPU
+  cores the base's SFT already takes 13 of the 19 minutes. `scale: paper` on a GPU can."""
+
+
+def order(df, col="method"):
+    import polars as pl
+
+    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
+    keys = [c for c in ("difficulty",) if c in df.columns]
+    return df.with_columns(_o=pl.col(col).replace_strict(rank, default=99)).sort(keys + ["_o"]).drop("_o")
+
+
+def budget_accuracy(curve, budget: float):
+    """Per (method, seed): curve accuracy (mean over levels) interpolated at `budget` tokens."""
+    import polars as pl
+
+    pts = curve.group_by("method", "seed", "step").agg(pl.col("generated_tokens").first(),
+                                                       pl.col("accuracy").mean()).sort("method", "seed", "step")
+    rows = []
+    for (m, s), part in pts.group_by("method", "seed", maintain_order=True):
+        rows.append({"method": m, "seed": s, "accuracy_at_budget": float(np.interp(
+            budget, part["generated_tokens"].to_numpy(), part["accuracy"].to_numpy()))})
+    return pl.DataFrame(rows)
+
+
+def claims_table(p: CogParams, test, log, curve):
+    """One row per (method, seed) with every claim metric, plus the cog_minus_dapo gain rows."""
+    import polars as pl
+
+    rl = test.filter(pl.col("method") != "base")
+    diff = pl.when(pl.col("level").is_in(p.easy_levels)).then(pl.lit("easy")).when(
+        pl.col("level").is_in(p.hard_levels)).then(pl.lit("hard")).otherwise(pl.lit("middle"))
+    acc = rl.group_by("method", "seed").agg(accuracy=pl.col("correct").mean())
+    by_diff = rl.with_columns(difficulty=diff).group_by("method", "seed", "difficulty").agg(a=pl.col("correct").mean())
+    wide = by_diff.pivot("difficulty", index=["method", "seed"], values="a")
+    acc = acc.join(wide.select("method", "seed", accuracy_easy="easy", accuracy_hard="hard"), on=["method", "seed"])
+    budget = float(curve.group_by("method", "seed").agg(pl.col("generated_tokens").max())["generated_tokens"].min())
+    acc = acc.join(budget_accuracy(curve, budget), on=["method", "seed"])
+    z = log.group_by("method", "seed").agg(zero_frac_mean=pl.col("zero_frac").mean(),
+                                           tokens=pl.col("generated_tokens").max().cast(pl.Float64),
+                                           prompt_tokens=pl.col("prompt_tokens").max().cast(pl.Float64))
+    table = acc.join(z, on=["method", "seed"])
+    gains = []
+    for d in ("easy", "hard"):
+        a = by_diff.filter((pl.col("difficulty") == d) & (pl.col("method") == MAIN)).select("seed", ma="a")
+        b = by_diff.filter((pl.col("difficulty") == d) & (pl.col("method") == BASELINE)).select("seed", mb="a")
+        gains.append(a.join(b, on="seed").select(pl.lit("cog_minus_dapo").alias("method"), "seed",
+                                                 pl.lit(d).alias("difficulty"), gain=pl.col("ma") - pl.col("mb")))
+    table = pl.concat([table, *gains], how="diagonal_relaxed").sort("method", "seed")
+    return table, budget
+
+
+# ----------------------------------------------------------------------------- figures
+def figures(p: CogParams, test, log, curve, base_eval, sft_curve, folder: Path) -> list[str]:
+    import polars as pl
+
+    from hrlzoo.pipeline.report import new_figure, plot_curves, save_figure
+
+    folder.mkdir(parents=True)
+    names = []
+    mean_curve = curve.group_by("method", "seed", "step").agg(pl.col("generated_tokens").first(),
+                                                              pl.col("accuracy").mean())
+    plot_curves(mean_curve, x="step", y="accuracy", group="method", band="ci", path=folder / "accuracy_vs_step.png",
+                title="Direct-template accuracy on held-out curve problems (all levels)", xlabel="RL step",
+                ylabel="greedy accuracy")
+    names.append("accuracy_vs_step.png")
+
+    top = float(mean_curve["generated_tokens"].max())
+    grid = np.linspace(0.0, top, 21)
+    rows = []
+    for (m, s), part in mean_curve.sort("step").group_by("method", "seed", maintain_order=True):
+        t, a = part["generated_tokens"].to_numpy(), part["accuracy"].to_numpy()
+        rows += [{"method": m, "seed": s, "tokens": float(g), "accuracy": float(np.interp(g, t, a))}
+                 for g in grid if g <= t.max()]
+    plot_curves(pl.DataFrame(rows), x="tokens", y="accuracy", group="method", band="ci",
+                path=folder / "accuracy_vs_tokens.png", title="The same accuracy against generated training tokens "
+                "(compute-fair view)", xlabel="generated tokens (all templates)", ylabel="greedy accuracy")
+    names.append("accuracy_vs_tokens.png")
+
+    zero = log.sort("step").with_columns(zero_frac_smooth=pl.col("zero_frac").rolling_mean(5, min_samples=1)
+                                         .over("method", "seed"))
+    plot_curves(zero, x="step", y="zero_frac_smooth", group="method", band="ci", path=folder / "zero_fraction.png",
+                title="Training problems with zero direct accuracy (running mean of 5 steps)", xlabel="RL step",
+                ylabel="fraction of the step's problems")
+    names.append("zero_fraction.png")
+
+    per = test.group_by("method", "level").agg(pl.col("correct").mean())
+    methods = [m for m in METHOD_ORDER if m in per["method"].to_list()]
+    fig, axes = new_figure(1, 1, size=(8.0, 3.6))
+    ax = axes[0][0]
+    width = 0.8 / len(methods)
+    for i, m in enumerate(methods):
+        part = per.filter(pl.col("method") == m).sort("level")
+        ax.bar(part["level"].to_numpy() + (i - len(methods) / 2 + 0.5) * width, part["correct"].to_numpy(), width,
+               label=m)
+    ax.set_xlabel("difficulty k (operations)")
+    ax.set_ylabel("test accuracy (direct, greedy)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, ncols=4)
+    ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("Direct-template accuracy per level after the last RL step (mean over seeds)", fontsize=11)
+    save_figure(fig, folder / "accuracy_per_level.png")
+    names.append("accuracy_per_level.png")
+
+    fig, axes = new_figure(1, 2, size=(4.6, 3.4))
+    for template in ("direct", "decomposition", "reflection"):
+        part = base_eval.filter(pl.col("template") == template).sort("level")
+        axes[0][0].plot(part["level"].to_numpy(), part["accuracy"].to_numpy(), marker="o", label=template)
+    axes[0][0].set_xlabel("difficulty k")
+    axes[0][0].set_ylabel("greedy accuracy")
+    axes[0][0].set_title("The weak base, per template", fontsize=10)
+    axes[0][0].legend(fontsize=8)
+    axes[0][0].grid(alpha=0.3)
+    axes[0][1].plot(sft_curve["step"].to_numpy(), sft_curve["loss"].to_numpy(), lw=1)
+    axes[0][1].set_xlabel("SFT step")
+    axes[0][1].set_ylabel("completion NLL")
+    axes[0][1].set_yscale("log")
+    axes[0][1].set_title("SFT loss of the base", fontsize=10)
+    axes[0][1].grid(alpha=0.3)
+    save_figure(fig, folder / "base.png")
+    names.append("base.png")
+
+    resc = log.filter(pl.col("method") == MAIN)
+    if resc.height:
+        plot_curves(resc.with_columns(decomposition=pl.col("rescued_decomposition"), reflection=pl.col("rescued_reflection"))
+                    .unpivot(["decomposition", "reflection"], index=["seed", "step"], variable_name="stage",
+                             value_name="rescued"), x="step", y="rescued", group="stage", band="minmax",
+                    path=folder / "rescues.png", title="Cog-Rethinker: zero-accuracy problems rescued per step, by stage",
+                    xlabel="RL step", ylabel="problems")
+        names.append("rescues.png")
+    return names
+
+
+# ----------------------------------------------------------------------------- the report
+def body(ctx: Stage) -> None:
+    """Tables, figures and the claims' verdicts."""
+    import polars as pl
+
+    from hrlzoo.pipeline.claims import evaluate, load_claims, summarise
+    from hrlzoo.pipeline.report import claims_md, dumps_json, markdown_table, metrics_dict, report_md_text, summary_md
+
+    p: CogParams = ctx.params
+    s = sizes(p)
+    ev = common.EVAL_DIR
+    test, log, curve = (pl.read_parquet(ev / f"{n}.parquet") for n in ("test", "log", "curve"))
+    base_eval, sft_curve = pl.read_parquet(ev / "base_eval.parquet"), pl.read_parquet(ev / "sft_curve.parquet")
+    gate = json.loads((ev / "gate.json").read_text())
+    n_params = gate["parameters"]
+    table, budget = claims_table(p, test, log, curve)
+    verdicts = evaluate(load_claims(CLAIMS), table)
+
+    metrics = ["accuracy", "accuracy_easy", "accuracy_hard", "accuracy_at_budget", "zero_frac_mean"]
+    runs = table.filter(pl.col("method") != "cog_minus_dapo")
+    main = order(summarise(runs, by=["method"], metrics=metrics))
+    cost = order(summarise(runs, by=["method"], metrics=["tokens", "prompt_tokens"]))
+    gain = summarise(table.filter(pl.col("method") == "cog_minus_dapo"), by=["method", "difficulty"], metrics=["gain"])
+    summary = pl.concat([main, cost, gain.drop("difficulty").with_columns(
+        metric=pl.concat_str(pl.lit("gain_"), gain["difficulty"]))], how="diagonal_relaxed")
+
+    base_acc = test.filter(pl.col("method") == "base")
+    per_level = order(test.group_by("method", "level").agg(pl.col("correct").mean().round(3))
+                      .pivot("level", index="method", values="correct", sort_columns=True)
+                      .rename(lambda c: f"k={c}" if c.isdigit() else c))
+    base_tbl = (pl.read_parquet(ev / "base_eval.parquet").with_columns(pl.col("accuracy").round(3))
+                .pivot("level", index="template", values="accuracy", sort_columns=True)
+                .rename(lambda c: f"k={c}" if c.isdigit() else c))
+    gate_tbl = pl.DataFrame([{"check": c["check"], "base": round(c["value"], 3), "bound": f"{c['bound']} {c['limit']}",
+                              "holds": "yes" if c["ok"] else "no"} for c in gate["checks"]])
+    hier = order(log.group_by("method").agg(
+        pl.col("zero_frac").mean().round(3).alias("zero-accuracy problems / step"),
+        pl.col("rescued_frac").mean().round(3).alias("rescued (fraction of the step's problems)"),
+        pl.col("rescued_decomposition").mean().round(2).alias("problems rescued by decomposition / step"),
+        pl.col("rescued_reflection").mean().round(2).alias("by reflection / step"),
+        pl.col("sft_examples").mean().round(2).alias("SFT pairs / step"),
+        pl.col("utilisation").mean().round(3).alias("utilisation"),
+        pl.col("buffer").max().alias("demo buffer at the end (max over seeds)"),
+        (pl.col("unrewritable").sum() / pl.col("seed").n_unique()).round(1).alias("correct but not rewritable / run")))
+
+    curves = ctx.out(OUT / "curves")
+    curves.mkdir(parents=True)
+    (curve.group_by("method", "seed", "step").agg(pl.col("accuracy").mean()).group_by("method", "step")
+     .agg(pl.col("accuracy").mean()).pivot("method", index="step", values="accuracy", sort_columns=True).sort("step")
+     .write_csv(curves / "accuracy_vs_step.csv", float_precision=4))
+    (log.group_by("method", "step").agg(pl.col("zero_frac").mean()).pivot("method", index="step", values="zero_frac",
+                                                                          sort_columns=True).sort("step")
+     .write_csv(curves / "zero_fraction.csv", float_precision=4))
+    figs = figures(p, test, log, curve, base_eval, sft_curve, ctx.out(OUT / "figures"))
+    extra = {"title": TITLE, "token_budget": budget,
+             "base": {"accuracy": float(base_acc["correct"].mean()) if base_acc.height else None}}
+    ctx.out(OUT / "metrics.json").write_text(dumps_json(metrics_dict("cog_rethinker", p.scale, summary, verdicts, extra)))
+
+    m, d, r = s.model, s.data, s.rl
+    setup = (
+        f"Scale `{p.scale}`, RL seeds {p.seeds} (one shared base; a seed fixes the run's sampling stream and its "
+        f"sequence of training problems, the same for every method). Problems: levels k = {p.levels} operations "
+        f"(+ or -) chained on a two-digit first number with one-digit operands 1-9 (`chain_level`), every "
+        f"intermediate value in {p.value_range[0]}..{p.value_range[1]} (e.g. `37+4-8+2`, solved left to right "
+        f"`37+4=41;41-8=33;33+2=35`); every training problem is new and none is held out. Model: "
+        f"{m.n_layer}-layer GPT, d = {m.d_model}, {m.n_head} heads, {'rotary' if m.rotary else 'learned'} "
+        f"positions, {n_params} parameters, character tokens. Base SFT: {d.sft_per_level} examples per level and template "
+        f"(direct template on k in {p.direct_sft_levels} only; decomposition with {p.rl.n_demos} BM25 demo and "
+        f"reflection on every level), {s.sft.steps} steps x {s.sft.batch_size}. RL: {r.steps} steps x "
+        f"{r.problems_per_step} problems x G = {r.group_size} direct samples, {r.rescue_samples} samples per "
+        f"problem in each rescue stage, lr {p.rl.lr}, lambda {p.rl.sft_lambda}, temperature {p.rl.temperature}, "
+        f"caps {r.max_new_tokens} / {r.max_decomp_tokens} (decomposition) new tokens. Evaluation: greedy "
+        f"direct template `Q:<expr><think>` on {d.test_per_level} test problems per level after the last step, "
+        f"and on {d.curve_per_level} curve problems per level every {r.eval_every} steps. Equal tokens: every "
+        f"run's curve accuracy interpolated at {budget:.0f} generated training tokens (the smallest total of any run). "
+        f"Easy levels {p.easy_levels}, hard levels {p.hard_levels}. Mean over seeds with the 95% bootstrap CI. The claims (`claims.yaml`: "
+        f"a difference whose 95% CI lies above 0, no extra margin) are the ones fixed before the first run; the "
+        f"change of substrate did not change them.")
+    methods_text = (
+        "- `dapo`: DAPO on the direct template (token-mean, clip 0.2 / 0.28, groups with all-equal rewards "
+        "dropped, no KL).\n- `grpo`: GRPO (sequence-mean, clip 0.2, every group).\n- `cog_rethinker`: DAPO + "
+        "the rollout hierarchy (decomposition with BM25 demos, then reflection, on zero-accuracy problems) + "
+        "lambda L_SFT on the rescued solutions rewritten into the direct template.\n- `no_decomposition`, "
+        "`no_reflection`: Cog-Rethinker without that stage.\n- `no_sft`: Cog-Rethinker with lambda = 0; the "
+        "rescued solutions enter their direct group as reward-1 samples instead (see 'Our reading').\n- `base`: "
+        "the SFT base before RL.")
+    sections = [
+        ("Setup", setup),
+        ("Methods", methods_text),
+        ("The weak base: greedy accuracy per template (base_eval problems)", markdown_table(base_tbl)
+         + f"\n\nDirect-template test accuracy of the base: {float(base_acc['correct'].mean()):.3f}. "
+         "The gate it passed before any RL (`sizes.<scale>.gate`):\n\n" + markdown_table(gate_tbl)),
+        ("Results", "Direct-template accuracy and the zero-accuracy fraction:\n\n" + summary_md(main)
+         + "\n\nCost per run (generated and prompt tokens of the training rollouts, all templates):\n\n"
+         + summary_md(cost) + "\n\nCog-Rethinker minus DAPO, paired by seed:\n\n" + summary_md(gain)),
+        ("Test accuracy per level (mean over seeds)", markdown_table(per_level)),
+        ("The hierarchy at work (means over steps and seeds)", markdown_table(hier)
+         + "\n\n`utilisation`: fraction of direct groups whose rewards are not all equal (a non-zero advantage)."),
+        ("Claims", claims_md(verdicts) + "\n\n" + diagnosis(verdicts)),
+        ("Figures", "\n".join(f"![{f}](figures/{f})" for f in figs)),
+        ("Published numbers", "None shown: the paper's numbers (nine math benchmarks on Qwen2.5 / Llama-3.2) could "
+         "not be read from a primary source (spec_B §6.2 marks them [UNVERIFIED]), and our substrate is not theirs."),
+        ("Our reading (no official code)", "\n".join(f"- {x}" for x in OUR_READING)),
+        ("Deviations from the paper", "\n".join(f"- {x}" for x in DEVIATIONS)),
+        ("Reproduce", "```\nmake repro PAPER=cog_rethinker      # or: dvc repro cog_rethinker_report\n"
+         "snakemake --cores 2 reports/cog_rethinker/metrics.json\n```\n\n" + TIMING),
+    ]
+    ctx.out(OUT / "report.md").write_text(report_md_text(title=TITLE, sections=sections))
+    ctx.log(" | ".join(f"{v.id}: {v.verdict}" for v in verdicts))
+
+
+def diagnosis(verdicts) -> str:
+    """The claims that did not reproduce, with their numbers, then our reading of why."""
+    lines = [f"- **{v.id}** ({v.verdict}): {v.claim.describe()}, difference {v.diff:+.3f} "
+             f"(95% CI [{v.ci_low:+.3f}, {v.ci_high:+.3f}]) over {v.n_method} seeds."
+             for v in verdicts if v.verdict != "reproduced"]
+    if not lines:
+        return "Every claim reproduced at this scale."
+    return "Claims that did not reproduce:\n\n" + "\n".join(lines) + "\n\n" + DIAGNOSIS
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("cog_report", "cog_rethinker", CogParams, body, argv, outputs=lambda a, p: [
+        str(OUT / "curves"), str(OUT / "figures"), str(OUT / "metrics.json"), str(OUT / "report.md")])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
