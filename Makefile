@@ -1,6 +1,7 @@
 # make repro              rebuild every paper's results (dvc repro), then reports/README.md
 # make repro PAPER=heron  one paper: its stages and the summary
 # make test               the test suite (what CI runs)
+# make bench              the benchmarks (installs their comparison libraries first)
 # Both create .venv and install everything on first use.
 
 SHELL := /bin/bash
@@ -8,6 +9,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 export PATH := $(BIN):$(PATH)
 
 .PHONY: repro test install bench
@@ -32,5 +34,11 @@ endif
 test: $(STAMP)
 	pytest -q
 
-bench: $(STAMP)
+# The benchmarks' comparison libraries (transformers, trl, highway-env) stay out of the test and
+# pipeline environment: Lightning's torchmetrics imports transformers whenever it is installed.
+$(BENCH_STAMP): $(STAMP) requirements-bench.lock
+	$(BIN)/pip install --quiet -c requirements.lock -r requirements-bench.lock
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	for b in benchmarks/*.py; do python $$b || exit 1; done

@@ -5,11 +5,12 @@ import pytest
 
 from hrlzoo.lm.tasks import (ADDSUB_LEVELS, STYLES, Problem, TaskSpec, column_steps, corrupt_solution,
                              correctness_reward, decomposition_prompt, decomposition_solution,
-                             demonstration, direct_prompt, make_level_mix, make_problems, mixed_level,
+                             chain_level, demonstration, direct_prompt, make_level_mix, make_problems, mixed_level,
                              parse_answer, reflection_prompt, rewrite_to_direct, solution, verify)
 from hrlzoo.lm.tokenizer import CharTokenizer
 
-ALL_LEVELS = list(ADDSUB_LEVELS.items()) + [(k, mixed_level(k)) for k in (2, 5, 8)]
+ALL_LEVELS = (list(ADDSUB_LEVELS.items()) + [(k, mixed_level(k)) for k in (2, 5, 8)]
+              + [(10 + k, chain_level(k)) for k in (1, 4, 8)])
 
 
 @pytest.mark.parametrize("level,spec", ALL_LEVELS)
@@ -40,6 +41,36 @@ def test_styles_differ_as_specified():
     assert direct == f"</think>#### {p.answer}"
     assert direct_prompt(p, budget=64) == f"Q:{p.expr}<think><b64>"
     assert direct_prompt(p) == f"Q:{p.expr}<think>"
+
+
+def test_chain_levels_keep_every_step_line_the_same_width():
+    for k in (1, 3, 8):
+        for p in make_problems(chain_level(k), 200, seed=k, level=k):
+            assert 10 <= p.operands[0] <= 99 and all(1 <= x <= 9 for x in p.operands[1:])
+            assert set(p.ops) <= {"+", "-"} and len(p.ops) == k
+            lines = solution(p).partition("</think>")[0].split(";")[:-1]
+            assert len(lines) == k and all(len(x) == 7 for x in lines), lines  # "37+4=41"
+            assert all(10 <= int(x.split("=")[1]) <= 99 for x in lines)
+    p = Problem((37, 4, 8, 2), ("+", "-", "+"), 3, "ops")
+    assert solution(p) == "37+4=41;41-8=33;33+2=35;</think>#### 35"
+    # a narrow range keeps only problems whose every value stays inside
+    for p in make_problems(chain_level(3, (40, 60)), 50, seed=0):
+        assert all(40 <= int(x.split("=")[1]) <= 60 for x in solution(p).split(";")[:-1])
+    with pytest.raises(ValueError):
+        chain_level(2, (50, 40))
+
+
+def test_verbose_checks_at_the_end_leave_the_steps_in_place():
+    p = Problem((37, 4, 8, 2), ("+", "-", "+"), 3, "ops")
+    end = solution(p, "verbose", np.random.default_rng(3), min_checks=2, max_checks=2, checks_at="end")
+    head = "37+4=41;41-8=33;33+2=35;"
+    assert end.startswith(head) and end.endswith("</think>#### 35")
+    checks = end[len(head):].partition("</think>")[0].split(";")[:-1]
+    assert len(checks) == 2 and all(c.startswith("chk ") and c[4:] + ";" in head for c in checks)
+    inline = solution(p, "verbose", np.random.default_rng(3), min_checks=2, max_checks=2)
+    assert sorted(inline.split(";")) == sorted(end.split(";"))  # same lines, other places
+    with pytest.raises(ValueError):
+        solution(p, "verbose", np.random.default_rng(0), checks_at="middle")
 
 
 def test_column_trace_by_hand():

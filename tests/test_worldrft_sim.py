@@ -313,7 +313,8 @@ def test_committed_params_are_valid():
 
     p = load_params("worldrft", WorldRFTParams, root=ROOT)
     assert set(p.sizes) == {"smoke", "cpu", "paper"}
-    assert p.sim == SimConfig()  # the YAML spells out the simulator's defaults
+    # the YAML spells out the simulator's defaults, but for the expert's range: the raster's view ahead
+    assert p.sim == dataclasses.replace(SimConfig(), expert_range=p.sim.raster.ego_row * p.sim.raster.resolution)
 
 
 def test_bad_sim_params_exit_2_before_writing(tmp_path, monkeypatch, capsys):

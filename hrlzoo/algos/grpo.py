@@ -365,10 +365,8 @@ class GRPOTrainer:
 
     def __post_init__(self):
         if self.opt is None:
-            from hrlzoo.nets.optim import AdamW  # torch's AdamW update, without importing torch._dynamo
-
-            self.opt = AdamW(self.model.parameters(), lr=self.cfg.lr, betas=self.cfg.betas,
-                             weight_decay=self.cfg.weight_decay)
+            self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, betas=self.cfg.betas,
+                                         weight_decay=self.cfg.weight_decay)
         if self.cfg.kl_coef > 0 and self.ref_model is None:
             self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
         device = next(self.model.parameters()).device

@@ -20,7 +20,9 @@ Two solution methods (a `TaskSpec` picks one):
   the answer is the final carry followed by the written digits.
 - "ops" (Cog-Rethinker's substrate, spec_B 6.5): + - * with the usual precedence; one binary
   operation per line, all products first (left to right), then sums/differences left to right:
-  `3*4=12;12+12=24;24-30=-6`.
+  `3*4=12;12+12=24;24-30=-6`. `chain_level(k)` is its + / - special case that tiny models
+  learn in minutes: a two-digit number and k one-digit steps, every value two-digit
+  (`37+4=41;41-8=33;33+2=35`).
 
 Styles of the direct/standard template (HBPO 1.5):
 - "standard": every step line;
@@ -66,9 +68,15 @@ class TaskSpec:
     ops: str = "+-"           # operators drawn uniformly from these characters
     method: str = "columns"   # solution method of the standard trace: "columns" | "ops"
     mul_digits: int = 1       # digits of the right factor of a "*" (never 0 or 1)
+    first_digits: int | None = None   # digits of the first operand (None: `digits`)
+    operand_low: int = 0      # smallest + / - operand after the first (1: no "+0")
+    value_range: tuple[int, int] | None = None  # first operand and every step value inside, else redrawn
 
     def __post_init__(self):
-        if self.n_operands < 2 or self.digits < 1 or self.mul_digits < 1:
+        if (self.n_operands < 2 or self.digits < 1 or self.mul_digits < 1
+                or (self.first_digits is not None and self.first_digits < 1)
+                or not 0 <= self.operand_low < 10 ** self.digits
+                or (self.value_range is not None and self.value_range[0] > self.value_range[1])):
             raise ValueError(f"bad TaskSpec {self}")
         if not self.ops or set(self.ops) - set("+-*"):
             raise ValueError(f"ops must be a non-empty subset of '+-*', got {self.ops!r}")
@@ -80,6 +88,15 @@ class TaskSpec:
 
 # HBPO (spec_B 1.5): four levels, L1 = 2 numbers x 2 digits ... L4 = 4 numbers x 4 digits.
 ADDSUB_LEVELS = {1: TaskSpec(2, 2), 2: TaskSpec(3, 3), 3: TaskSpec(4, 3), 4: TaskSpec(4, 4)}
+
+
+def chain_level(k: int, value_range: tuple[int, int] = (10, 99)) -> TaskSpec:
+    """A left-to-right chain of k additions/subtractions of one digit (1-9) to a two-digit
+    number, every step value inside `value_range`: `37+4-8+2` -> `37+4=41;41-8=33;33+2=35`.
+    With the default range every step line has the same width, so step i sits at a fixed
+    place: the substrate a sub-million-parameter GPT learns in a few CPU minutes (a measured
+    choice, see the LM papers' reports; the specs' multi-digit column sums it did not)."""
+    return TaskSpec(k + 1, 1, "+-", "ops", first_digits=2, operand_low=1, value_range=value_range)
 
 
 def mixed_level(k: int, digits: int = 2) -> TaskSpec:
@@ -114,15 +131,25 @@ def _draw(rng: np.random.Generator, digits: int, low: int = 0) -> int:
     return int(rng.integers(max(low, 10 ** (digits - 1) if digits > 1 else 0), 10 ** digits))
 
 
+def _in_range(p: Problem, value_range: tuple[int, int] | None) -> bool:
+    if value_range is None:
+        return True
+    lo, hi = value_range
+    return lo <= p.operands[0] <= hi and all(lo <= s.value <= hi for s in op_steps(p))
+
+
 def make_problem(spec: TaskSpec, rng: np.random.Generator, level: int = 0) -> Problem:
-    """One problem of `spec`. The columns method redraws until the answer is >= 0."""
+    """One problem of `spec`. The columns method redraws until the answer is >= 0; a
+    `value_range` redraws until the first operand and every step value lie inside it."""
+    first = spec.digits if spec.first_digits is None else spec.first_digits
     while True:
         ops = tuple(str(rng.choice(list(spec.ops))) for _ in range(spec.n_operands - 1))
-        nums = [_draw(rng, spec.digits)]
+        nums = [_draw(rng, first)]
         for op in ops:
-            nums.append(_draw(rng, spec.mul_digits, 2) if op == "*" else _draw(rng, spec.digits))
+            nums.append(_draw(rng, spec.mul_digits, 2) if op == "*"
+                        else _draw(rng, spec.digits, spec.operand_low))
         p = Problem(tuple(nums), ops, level, spec.method)
-        if spec.method == "ops" or p.answer >= 0:
+        if (spec.method == "ops" or p.answer >= 0) and _in_range(p, spec.value_range):
             return p
 
 
@@ -264,9 +291,11 @@ def direct_prompt(problem: Problem, budget: int | None = None) -> str:
 
 
 def solution(problem: Problem, style: str = "standard", rng: np.random.Generator | None = None,
-             *, min_checks: int = 1, max_checks: int = 3) -> str:
+             *, min_checks: int = 1, max_checks: int = 3, checks_at: str = "inline") -> str:
     """The completion of the direct template in `style` (see the module docstring). "verbose"
-    draws its number of re-checks (min_checks..max_checks) and their places from `rng`."""
+    draws its number of re-checks (min_checks..max_checks) and the lines they repeat from
+    `rng`; `checks_at="inline"` writes each re-check right after its line, `"end"` writes them
+    all after the last step (re-verifying finished work; the step lines keep their places)."""
     lines, answer = standard_lines(problem)
     if style == "standard":
         return _finish(lines, answer)
@@ -276,8 +305,12 @@ def solution(problem: Problem, style: str = "standard", rng: np.random.Generator
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
     if rng is None:
         raise ValueError("the verbose style draws its re-checks: pass an np.random.Generator")
+    if checks_at not in ("inline", "end"):
+        raise ValueError(f"checks_at must be 'inline' or 'end', got {checks_at!r}")
     n = int(rng.integers(min_checks, max_checks + 1))
     where = np.bincount(rng.integers(0, len(lines), size=n), minlength=len(lines))
+    if checks_at == "end":
+        return _finish(lines + [f"chk {line}" for line, k in zip(lines, where) for _ in range(int(k))], answer)
     out = []
     for line, k in zip(lines, where):
         out += [line] + [f"chk {line}"] * int(k)

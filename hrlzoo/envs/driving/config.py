@@ -99,6 +99,10 @@ class SimConfig:
                                  "laterally (m): late reaction to a cut-in is what makes some expert collisions")
     expert_reaction: float = knob(0.5, ge=0, help="the expert judges who is in its lane from positions this "
                                   "many seconds old (s): its reaction delay to a vehicle moving in from the side")
+    expert_range: float = knob(float("inf"), gt=0, help="the expert perceives vehicles and closures only when their "
+                               "rear is at most this far ahead of its centre (m; inf: everything). A planner that "
+                               "imitates it from a raster should not be asked to react to what the raster cannot "
+                               "show: set it to the raster's view ahead (ego_row * resolution)")
     idm: IDMConfig = knob(factory=IDMConfig, help="car following")
     mobil: MobilConfig = knob(factory=MobilConfig, help="lane changes")
     cut_in: CutInConfig = knob(factory=CutInConfig, help="cut-in events")

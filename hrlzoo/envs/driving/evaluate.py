@@ -103,16 +103,19 @@ def ttc_violation(sim: DrivingSim) -> np.ndarray:
 
 
 def closed_loop(cfg: SimConfig, seeds, planner: Planner | None, frames: int,
-                reference_progress: np.ndarray | None = None, privileged: bool = False) -> dict:
+                reference_progress: np.ndarray | None = None, privileged: bool = False,
+                start: DrivingSim | None = None) -> dict:
     """Run `planner` (None: the expert) on scenes `seeds` for `frames` frames (see module doc).
 
     Returns per-scene arrays: collision, offroad, progress, ttc, comfort, ep, pdms, scenario,
     seed. `reference_progress` (N,) is the expert's progress on the same seeds; None runs the
     expert to get it (pass the expert's own result's "progress" to score several planners).
     `privileged` adds the simulator itself to the observation as obs["sim"] (read it, do not
-    step it), for oracle planners such as `expert_plan`.
+    step it), for oracle planners such as `expert_plan`. `start`: hand over a copy of this
+    simulator in its current state (e.g. after some frames of the expert) instead of starting
+    the scenes `seeds` afresh (NAVSIM-style episodes from logged states); `seeds` is then unused.
     """
-    sim = DrivingSim(cfg, seeds)
+    sim = DrivingSim(cfg, seeds) if start is None else copy.deepcopy(start)
     n = sim.n
     x0 = sim.x[:, 0].copy()
     ttc_ok = np.zeros(n)
@@ -143,7 +146,8 @@ def closed_loop(cfg: SimConfig, seeds, planner: Planner | None, frames: int,
         live += alive
     progress = sim.x[:, 0] - x0
     if reference_progress is None:
-        reference_progress = progress if planner is None else closed_loop(cfg, seeds, None, frames)["progress"]
+        reference_progress = progress if planner is None else closed_loop(cfg, seeds, None, frames,
+                                                                          start=start)["progress"]
     ref = np.asarray(reference_progress, dtype=np.float64)
     ep = np.where(ref < 5.0, 1.0, np.clip(progress / np.maximum(ref, 1e-9), 0.0, 1.0))
     ttc = ttc_ok / np.maximum(live, 1)

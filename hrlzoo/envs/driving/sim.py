@@ -18,7 +18,8 @@ Each frame is `cfg.substeps` integration steps. In every step:
 The expert: the ego runs the same IDM + MOBIL as traffic, with the route's incentive, but
 (unlike traffic, which also yields to the lane a changing vehicle is heading for) follows a
 vehicle only once its body is within `lateral_margin` of the ego's corridor, judged on where
-it was `expert_reaction` seconds ago. That late reaction is why a hard cut-in (small gap,
+it was `expert_reaction` seconds ago, and perceives nothing farther ahead than `expert_range`
+(default: everything). That late reaction is why a hard cut-in (small gap,
 braking cutter) sometimes ends in a collision: 3-4% of the default scene mix, all but a few
 of them cut-ins.
 
@@ -204,9 +205,11 @@ class DrivingSim:
         exclude = self._self_mask()[k][:, None, :]
         cl = self.closure[r]
         cl_lane = lane_of(cl[:, 1:2], c.lane_width, c.lanes)
-        cl_ahead = (cl[:, 3:4] > 0) & (cl[:, 0:1] + cl[:, 3:4] / 2 > x) & \
-                   (cl[:, 0:1] - cl[:, 3:4] / 2 - x < m.mandatory_range)
         is_ego = (k == 0)[:, None]
+        reach = np.where(is_ego, min(m.mandatory_range, c.expert_range), m.mandatory_range)
+        cl_ahead = (cl[:, 3:4] > 0) & (cl[:, 0:1] + cl[:, 3:4] / 2 > x) & (cl[:, 0:1] - cl[:, 3:4] / 2 - x < reach)
+        if np.isfinite(c.expert_range):  # the expert's lane choice sees nothing beyond its range
+            ovalid = ovalid & ~(is_ego & (ox - olen / 2 - x > c.expert_range))
         route_on = self.route_active()[r][:, None] & is_ego
         route_lane = self.route_lane[r][:, None]
         best_gain = np.full(x.shape, -np.inf)
@@ -273,6 +276,8 @@ class DrivingSim:
         # and sees where the others were `expert_reaction` seconds ago across the road
         ovalid_ego = ovalid.copy()
         ovalid_ego[:, V:2 * V] = False
+        if np.isfinite(c.expert_range):  # nor, for car following, anything beyond its range
+            ovalid_ego &= ox - olen / 2 - self.x[:, :1] <= c.expert_range
         oy_ego = oy.copy()
         oy_ego[:, :V] = self._y_seen[0]
         lg, li, _, _ = neighbours(self.x, self.y, self.length, lat, ox, oy, olen, owid, ovalid,
