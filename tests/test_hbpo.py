@@ -25,9 +25,9 @@ def test_f2_takes_the_spec_values_for_the_paper_budgets():
     # spec_B §1.2: f2 = 3.92 (512), 3.70 (1024), 2.83 (2048), 2.22 (2560) with L_max 4096
     assert [round(f2(b, PAPER), 2) for b in (512, 1024, 2048, 2560)] == [3.92, 3.70, 2.83, 2.22]
     assert math.isclose(f2(2048, PAPER), 4 * math.sqrt(0.5), rel_tol=1e-12)  # 4 cos(pi / 4)
-    # our scaled substrate (L_max 192, budgets 1/8 .. 5/8 of it) gives exactly the same values
-    ours = RewardSpec(l_max=192)
-    assert [f2(b, ours) for b in (24, 48, 96, 120)] == pytest.approx([f2(b, PAPER) for b in (512, 1024, 2048, 2560)])
+    # our scaled substrate (L_max 128, budgets 1/8 .. 5/8 of it) gives exactly the same values
+    ours = RewardSpec(l_max=128)
+    assert [f2(b, ours) for b in (16, 32, 64, 80)] == pytest.approx([f2(b, PAPER) for b in (512, 1024, 2048, 2560)])
 
 
 def test_f1_by_hand():
@@ -147,7 +147,7 @@ def test_committed_params_are_valid():
     assert set(p.sizes) == {"smoke", "cpu", "paper"}
     assert p.sizes["paper"].rl.steps == 629 and p.sizes["paper"].rl.prompts == 64   # paper §4
     assert p.sizes["paper"].rl.group_size == 16 and p.sizes["paper"].rl.minibatches == 4
-    assert all_budgets(p) == [24, 48, 72, 96, 120]
+    assert all_budgets(p) == [16, 32, 48, 64, 80]
     hbpo_b = p.methods["hbpo"].budgets
     assert [b / p.reward.l_max for b in hbpo_b] == [512 / 4096, 1024 / 4096, 2048 / 4096, 2560 / 4096]
     assert p.methods["single"].budgets == [sum(hbpo_b) // len(hbpo_b)]               # the same mean
@@ -156,10 +156,12 @@ def test_committed_params_are_valid():
 @pytest.mark.parametrize("old,new,expected", [
     ("  form: paper ", "  form: bogus ", r"reward\.form = 'bogus': expected one of 'paper', 'official_min'"),
     ("  eps_low: 0.2 ", "  eps_low: 1.5 ", r"rl\.eps_low = 1\.5: expected a number < 1"),
-    ("  single: {reward: budget, budgets: [72]}", "  single: {reward: budget, budgets: []}",
+    ("  single: {reward: budget, budgets: [48]}", "  single: {reward: budget, budgets: []}",
      r"methods\.single: reward 'budget' needs budgets"),
-    ("hbpo: {reward: budget, budgets: [24, 48, 96, 120]}", "hbpo: {reward: budget, budgets: [24, 48, 96, 400]}",
+    ("hbpo: {reward: budget, budgets: [16, 32, 64, 80]}", "hbpo: {reward: budget, budgets: [16, 32, 64, 400]}",
      r"methods\.hbpo\.budgets: expected budgets <= reward\.l_max"),
+    ("levels: [1, 2, 4, 6]", "levels: [1, 4, 2, 6]", r"levels: expected 4 increasing chain lengths"),
+    ("  max_checks: 3", "  max_checks: 0", r"sft\.max_checks = 0: expected a number >= 1"),
     ("  style_mix: {verbose: 0.6, standard: 0.3, direct: 0.1}", "  style_mix: {verbose: 0.7, standard: 0.3, direct: 0.1}",
      r"sft\.style_mix: expected weights that sum to 1"),
 ])
@@ -186,4 +188,4 @@ def test_unknown_method_exits_2(tmp_path, monkeypatch, capsys):
     (tmp_path / "params" / "hbpo.yaml").write_text(smoke_params())
     monkeypatch.chdir(tmp_path)
     assert main(["l1max"]) == 2
-    assert "method 'l1max': expected one of hbpo, single, classic, cosine" in capsys.readouterr().err
+    assert "method 'l1max': expected one of base, hbpo, single, classic, cosine" in capsys.readouterr().err

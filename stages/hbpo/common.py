@@ -1,7 +1,8 @@
 """What the HBPO stages share: artifact paths, the task, the tokenizer, prompts, the evaluation.
 
-Problems: level k of params `levels` is `hrlzoo.lm.tasks.TaskSpec(numbers, digits)` solved by
-the column method. The held-out test problems (and the SFT gate's) are drawn from `test_seed`
+Problems: level i of params `levels` (chain length k_i) is `hrlzoo.lm.tasks.chain_level(k_i)`:
+a two-digit number and k_i one-digit +/- steps, solved left to right, one fixed-width line per
+step. The held-out test problems (and the SFT gate's) are drawn from `test_seed`
 and never appear in SFT or RL data (training streams skip their expressions).
 """
 
@@ -15,8 +16,7 @@ import numpy as np
 from stages.hbpo.params import HBPOParams, all_budgets, sizes
 
 BASE_DIR = Path("data/hbpo/base")        # model.pt, tokenizer.json, sft_curve.parquet, gate.json
-RL_ROOT = Path("data/hbpo/rl")           # <method>/seed<k>.pt, train.parquet
-EVAL_DIR = Path("data/hbpo/eval")        # completions.parquet
+RL_ROOT = Path("data/hbpo/rl")           # <method>/seed<k>.pt, train.parquet, eval.parquet; base/eval.parquet
 REPORT_DIR = Path("reports/hbpo")
 
 # salts: every role its own random stream per seed
@@ -30,9 +30,9 @@ def rl_dir(method: str) -> Path:
 
 # ----------------------------------------------------------------------------- task
 def level_specs(p: HBPOParams) -> dict:
-    from hrlzoo.lm.tasks import TaskSpec
+    from hrlzoo.lm.tasks import chain_level
 
-    return {k: TaskSpec(n, d) for k, (n, d) in enumerate(p.levels, start=1)}
+    return {i: chain_level(k) for i, k in enumerate(p.levels, start=1)}
 
 
 def held_out(p: HBPOParams, salt: int, per_level: int) -> list:

@@ -30,8 +30,8 @@ class MethodParams:
 
 @dataclass
 class RewardParams:
-    l_max: int = knob(192, ge=8, help="L_max: training window = max generated tokens (paper: 4096; ours fits the "
-                      "longest verbose trace, 182 tokens)")
+    l_max: int = knob(128, ge=8, help="L_max: training window = max generated tokens (paper: 4096; spec_B §1.5: "
+                      "128, which fits the longest verbose trace of level 4, 94 tokens with the budget token)")
     beta: float = knob(4.0, gt=0, help="beta of Eq. 2-3 (paper and code: 4)")
     alpha: float = knob(0.0, ge=0, help="alpha of Eq. 2; 0 means 1 / L_max (paper and code: 1/4096 = 1/L_max)")
     form: str = knob("paper", choices=REWARD_FORMS,
@@ -67,6 +67,11 @@ class SFTData:
                                       help="relative frequency of each level in the SFT data")
     budget_fraction: float = knob(0.5, ge=0, le=1, help="share of traces that carry a random budget token "
                                   "(uninformative: the trace does not depend on it)")
+    checks_at: str = knob("end", choices=("end", "inline"),
+                          help="where the verbose style's re-check lines go: end (after the last step, so step "
+                          "lines keep their fixed places) | inline (after the line they repeat)")
+    min_checks: int = knob(1, ge=1, help="fewest re-check lines of a verbose trace")
+    max_checks: int = knob(3, ge=1, help="most re-check lines of a verbose trace")
     budget_in_completion: bool = knob(True, help="the random budget token is the first completion token (the base "
                                       "can emit one itself); false: it is in the prompt")
     lr: float = knob(3e-3, gt=0, help="AdamW peak learning rate")
@@ -78,6 +83,8 @@ class SFTData:
             return f"style_mix: expected non-negative weights for exactly {', '.join(STYLE_KEYS)}"
         if abs(sum(self.style_mix.values()) - 1.0) > 1e-6:
             return "style_mix: expected weights that sum to 1"
+        if self.max_checks < self.min_checks:
+            return "max_checks: expected >= min_checks"
         if not any(self.level_weights):
             return "level_weights: expected at least one positive weight"
         return None
@@ -149,8 +156,10 @@ class ScaleSizes:
 
 @dataclass
 class HBPOParams(Common):
-    levels: list[list[int]] = knob(factory=lambda: [[2, 2], [3, 3], [4, 3], [4, 4]], ge=1,
-                                   help="difficulty levels 1..4 as [numbers, digits] (spec_B §1.5: 2x2 ... 4x4)")
+    levels: list[int] = knob(factory=lambda: [1, 2, 4, 6], ge=1,
+                             help="difficulty levels 1..4 as chain lengths k (`hrlzoo.lm.tasks.chain_level`: a "
+                             "two-digit number and k one-digit +/- steps); spec_B §1.5's column sums 2x2 ... 4x4 "
+                             "were not learnable at cpu size (report, Deviations)")
     test_seed: int = knob(12345, ge=0, help="seed of the held-out test and gate problems (train problems: the run seeds)")
     reward: RewardParams = knob(factory=RewardParams, help="HBPO's reward and advantage")
     rl: RLParams = knob(factory=RLParams, help="the clipped policy loss, shared by every method")
@@ -162,8 +171,8 @@ class HBPOParams(Common):
         for scale in SCALES:
             if scale not in self.sizes:
                 return f"sizes.{scale}: missing (every paper declares smoke, cpu and paper sizes)"
-        if len(self.levels) != 4 or any(len(lv) != 2 or lv[0] < 2 for lv in self.levels):
-            return "levels: expected 4 levels, each [numbers >= 2, digits >= 1]"
+        if len(self.levels) != 4 or self.levels != sorted(set(self.levels)):
+            return "levels: expected 4 increasing chain lengths"
         if len(self.sft.level_weights) != len(self.levels):
             return "sft.level_weights: expected one weight per level"
         if "base" in self.methods:

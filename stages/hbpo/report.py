@@ -3,7 +3,8 @@ dynamics, the claims' verdicts.
 
     python -m stages.hbpo.report
 
-Reads data/hbpo/eval/, data/hbpo/rl/<method>/train.parquet and data/hbpo/base/, writes
+Reads data/hbpo/rl/<method>/ (train.parquet, eval.parquet; `base`: eval.parquet) and
+data/hbpo/base/gate.json, writes
 reports/hbpo/ (metrics.json, report.md, curves/*.csv for `dvc plots`, figures/*.png).
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from hrlzoo.pipeline.stage import Stage, run_stage
 from stages.hbpo import common
+from stages.hbpo.evaluate import forced_budgets
 from stages.hbpo.params import HBPOParams, all_budgets, sizes
 
 OUT = common.REPORT_DIR
@@ -178,7 +180,7 @@ def body(ctx: Stage) -> None:
 
     p: HBPOParams = ctx.params
     s = sizes(p)
-    comp = pl.read_parquet(common.EVAL_DIR / "completions.parquet")
+    comp = pl.concat([pl.read_parquet(common.rl_dir(m) / "eval.parquet") for m in ["base", *p.methods]])
     train = pl.concat([pl.read_parquet(common.rl_dir(m) / "train.parquet").with_columns(method=pl.lit(m))
                        for m in p.methods], how="diagonal_relaxed")
     gate = json.loads((common.BASE_DIR / "gate.json").read_text())
@@ -191,10 +193,10 @@ def body(ctx: Stage) -> None:
     natural = summary.filter((pl.col("mode") == "natural") & pl.col("metric").is_in(["accuracy", "tokens"]))
     runs = summary.filter(pl.col("metric").is_in(run_metrics)).drop("mode", "level")
     forced = summary.filter(pl.col("mode").str.starts_with("b") & (pl.col("level") == "all")).drop("level")
-    budgets = all_budgets(p)
+    budgets = forced_budgets(p)
     styles = shares(comp, "style", ["verbose", "standard", "direct", "malformed"], ["method", "level"])
-    self_b = shares(comp, "self_budget", [0, *budgets], ["method", "level"]).rename(
-        {"0": "none", **{str(b): f"<b{b}>" for b in budgets}})
+    self_b = shares(comp, "self_budget", [0, *all_budgets(p)], ["method", "level"]).rename(
+        {"0": "none", **{str(b): f"<b{b}>" for b in all_budgets(p)}})
 
     curves = ctx.out(OUT / "curves")
     curves.mkdir(parents=True)
@@ -217,8 +219,9 @@ def body(ctx: Stage) -> None:
                   f"direct {v['direct']:.2f}" for k, v in sorted(gate["levels"].items()))
     mth = ", ".join(f"`{k}` ({m.reward}{', budgets ' + str(m.budgets) if m.budgets else ''})"
                     for k, m in p.methods.items())
-    setup = (f"Scale `{p.scale}`, seeds {p.seeds}. Task: levels {p.levels} ([numbers, digits]) of integer "
-             f"addition/subtraction, column-by-column traces. Model: GPT d={s.model.d_model}, {s.model.n_layer} "
+    setup = (f"Scale `{p.scale}`, seeds {p.seeds}. Task: levels 1-4 = chains of k = {p.levels} one-digit +/- "
+             f"steps on a two-digit number (`hrlzoo.lm.tasks.chain_level`), one line per step; verbose traces add "
+             f"{p.sft.min_checks}-{p.sft.max_checks} re-check lines ({p.sft.checks_at}). Model: GPT d={s.model.d_model}, {s.model.n_layer} "
              f"layers, {gate['parameters']} parameters. SFT: {s.sft.steps} steps x {s.sft.batch_size} traces, styles "
              f"{p.sft.style_mix}. RL: {s.rl.steps} steps x {s.rl.prompts} queries x {s.rl.group_size} rollouts "
              f"({s.rl.minibatches} optimizer steps per RL step, lr {s.rl.lr}), L_max {p.reward.l_max}, reward "

@@ -1,6 +1,10 @@
-"""Stage hbpo_rl: RL from the SFT base, one method, every seed (one after another).
+"""Stage hbpo_rl: RL from the SFT base, one method, every seed (one after another), each
+trained model evaluated right after its training (`stages.hbpo.evaluate`).
 
-    python -m stages.hbpo.rl <method>
+    python -m stages.hbpo.rl <method>       # a method of params `methods`, or `base`
+
+`base` trains nothing: it evaluates the SFT base (one model, the seeds are sampling seeds), so
+the base's evaluation runs beside the RL stages instead of before them.
 
 Methods (params `methods`; the same compute for all: steps x prompts x group_size rollouts):
 - hbpo:    4 budget subgroups, the budget-aware reward (Eq. 1) and the hierarchical advantage
@@ -12,7 +16,8 @@ Every method: clipped objective with eps_low / eps_high and verl's dual clip, to
 1 epoch of `minibatches` optimizer steps per RL step, no dynamic sampling (verl's GRPO).
 
 Writes data/hbpo/rl/<method>/: seed<k>.pt for every seed, train.parquet (per logged step and
-seed: reward, accuracy, length mean / std over all rollouts and per budget subgroup).
+seed: reward, accuracy, length mean / std over all rollouts and per budget subgroup),
+eval.parquet (the evaluation rows of every seed and mode); `base`: eval.parquet only.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hrlzoo.pipeline.stage import Stage, run_stage
-from stages.hbpo import common, hbpo
+from stages.hbpo import common, evaluate, hbpo
 from stages.hbpo.params import HBPOParams, sizes
 
 
@@ -112,7 +117,7 @@ def step_rows(batch, per_sample, step: int, seed: int, stats: dict) -> list[dict
         rows.append({"step": step, "seed": seed, "budget": b, "reward": float(rewards[:, cols].mean()),
                      "accuracy": float(correct[:, cols].mean()), "length_mean": float(n.mean()),
                      "length_std": float(n.std()) if n.numel() > 1 else 0.0,
-                     "clipfrac": stats.get("clipfrac", float("nan")), "seconds": stats["seconds"]})
+                     "clipfrac": stats.get("clipfrac", float("nan"))})  # no wall time: the same bytes twice
     return rows
 
 
@@ -142,21 +147,42 @@ def train_seed(ctx: Stage, method: str, seed: int, out) -> list[dict]:
     last = [r for r in rows if r["step"] == rows[-1]["step"] and r["budget"] == 0][0]
     ctx.log(f"{method} seed {seed}: reward {last['reward']:.2f}, accuracy {last['accuracy']:.2f}, "
             f"length {last['length_mean']:.1f}")
+    return rows, model, tok
+
+
+def evaluate_seed(ctx: Stage, method: str, seed: int, model, tok, problems) -> list[dict]:
+    rows = evaluate.evaluate_run(ctx.params, model, tok, method, seed, problems)
+    nat = [r for r in rows if r["mode"] == "natural"]
+    by = {k: [r for r in nat if r["level"] == k] for k in sorted({r["level"] for r in nat})}
+    ctx.log(f"{method} seed {seed} natural: accuracy/tokens per level " + " ".join(
+        f"{sum(r['correct'] for r in v) / len(v):.2f}/{sum(r['n_tokens'] for r in v) / len(v):.1f}"
+        for v in by.values()))
     return rows
 
 
 def body(ctx: Stage) -> None:
-    """RL of one method from the SFT base, for every seed."""
+    """RL of one method from the SFT base for every seed, each evaluated (`base`: evaluation only)."""
     import polars as pl
 
     p: HBPOParams = ctx.params
     method = ctx.args.method
     out = ctx.out(common.rl_dir(method))
     out.mkdir(parents=True)
-    rows = []
-    for seed in p.seeds:
-        rows += train_seed(ctx, method, seed, out)
-    pl.DataFrame(rows).sort("seed", "step", "budget").write_parquet(out / "train.parquet")
+    problems = common.test_problems(p)
+    rows, evals = [], []
+    if method == "base":
+        model, tok = common.load_base(ctx.device)
+        with ctx.progress(len(p.seeds), "base evaluation", unit="seed") as bar:
+            for seed in p.seeds:
+                evals += evaluate_seed(ctx, method, seed, model, tok, problems)
+                bar.update(1)
+    else:
+        for seed in p.seeds:
+            got, model, tok = train_seed(ctx, method, seed, out)
+            rows += got
+            evals += evaluate_seed(ctx, method, seed, model, tok, problems)
+        pl.DataFrame(rows).sort("seed", "step", "budget").write_parquet(out / "train.parquet")
+    pl.DataFrame(evals).write_parquet(out / "eval.parquet")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument("method")
 
     def validate_args(a, p):
-        return None if a.method in p.methods else f"method '{a.method}': expected one of {', '.join(p.methods)}"
+        known = ["base", *p.methods]
+        return None if a.method in known else f"method '{a.method}': expected one of {', '.join(known)}"
 
     return run_stage("hbpo_rl", "hbpo", HBPOParams, body, argv, add_args=add_args, validate_args=validate_args,
                      outputs=lambda a, p: [str(common.rl_dir(a.method))])

@@ -45,7 +45,8 @@ def sft_pairs(p: HBPOParams, tok, n: int, rng: np.random.Generator):
     for _ in range(n):
         q = next(stream)
         style = styles[int(rng.choice(len(styles), p=probs))]
-        text = solution(q, style, rng)
+        text = solution(q, style, rng, min_checks=d.min_checks, max_checks=d.max_checks,
+                        checks_at=d.checks_at)
         b = int(budgets[int(rng.integers(len(budgets)))]) if budgets and rng.random() < d.budget_fraction else None
         if b is not None and d.budget_in_completion:
             prompts.append(direct_prompt(q))
