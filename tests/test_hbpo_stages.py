@@ -103,11 +103,12 @@ def test_sft_traces_mix_styles_independently_of_level():
     lengths = [len(c) for _, c in pairs]
     assert max(lengths) <= p.reward.l_max                                         # every trace fits L_max
     held = common.excluded(p)
-    # verbose re-checks after the last step line (checks_at: end), held-out problems never trained on
+    # verbose: 1-3 copies of the last step line after it (sft.checks: last), held-out problems never trained on
     verbose = [tok.decode(c) for (_, c), (_, s) in zip(pairs, meta) if s == "verbose"]
     for v in verbose:
         lines = v.split("</think>")[0].split(">")[-1].split(";")[:-1]   # drop a leading budget token
         kinds = [line.startswith("chk ") for line in lines]
         assert 1 <= sum(kinds) <= 3 and kinds == sorted(kinds), v            # the re-checks come last
-        assert {line[4:] for line in lines if line.startswith("chk ")} <= set(lines)
+        steps = [line for line in lines if not line.startswith("chk ")]
+        assert {line[4:] for line in lines if line.startswith("chk ")} == {steps[-1]}
     assert not any(tok.decode(q).split("Q:")[1].split("<think>")[0] in held for q, _ in pairs)

@@ -16,6 +16,7 @@ from hrlzoo.pipeline.params import SCALES, Common, knob
 from stages.hbpo.hbpo import REWARD_FORMS, REWARD_KINDS
 
 STYLE_KEYS = ("verbose", "standard", "direct")
+CHECK_KINDS = ("last", "end", "inline")
 
 
 @dataclass
@@ -67,9 +68,10 @@ class SFTData:
                                       help="relative frequency of each level in the SFT data")
     budget_fraction: float = knob(0.5, ge=0, le=1, help="share of traces that carry a random budget token "
                                   "(uninformative: the trace does not depend on it)")
-    checks_at: str = knob("end", choices=("end", "inline"),
-                          help="where the verbose style's re-check lines go: end (after the last step, so step "
-                          "lines keep their fixed places) | inline (after the line they repeat)")
+    checks: str = knob("last", choices=CHECK_KINDS,
+                       help="the verbose style's re-check lines: last (repeat the last step line, after it) | end "
+                       "(random earlier lines, after the last step: `solution(checks_at='end')`) | inline (random "
+                       "lines, each after the line it repeats)")
     min_checks: int = knob(1, ge=1, help="fewest re-check lines of a verbose trace")
     max_checks: int = knob(3, ge=1, help="most re-check lines of a verbose trace")
     budget_in_completion: bool = knob(True, help="the random budget token is the first completion token (the base "

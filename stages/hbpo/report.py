@@ -26,24 +26,40 @@ ORDER = ("base", "hbpo", "single", "classic", "cosine")
 
 DEVIATIONS = [
     "Model and task: a 0.8M-parameter character-level GPT trained here from scratch (SFT, then RL) on "
-    "synthetic integer addition/subtraction (spec_B §1.5), instead of DeepSeek-R1-Distill-Qwen-1.5B / "
-    "DeepScaleR-1.5B on DeepScaleR-40K; difficulty levels 1-4 replace GSM8K / MATH500 / OlympiadBench / "
-    "AIME25, and answers are checked exactly.",
-    "Lengths scaled with the paper's ratios: L_max = 192 generated tokens (paper 4096), budgets "
-    "{24, 48, 96, 120} = 1/8, 1/4, 1/2, 5/8 of L_max (paper {512, 1024, 2048, 2560}), so f2 takes the "
-    "paper's values 3.92, 3.70, 2.83, 2.22; beta = 4 and alpha = 1/L_max as the paper. The single-budget "
-    "baseline uses b = 72, the mean of the four (paper: 1536).",
+    "synthetic integer arithmetic, instead of DeepSeek-R1-Distill-Qwen-1.5B / DeepScaleR-1.5B on "
+    "DeepScaleR-40K; difficulty levels 1-4 replace GSM8K / MATH500 / OlympiadBench / AIME25, and answers are "
+    "checked exactly.",
+    "Substrate: chains of k = 1, 2, 4, 6 one-digit +/- steps on a two-digit number (`hrlzoo.lm.tasks."
+    "chain_level`, every value in 10..99, one fixed-width line per step) instead of spec_B §1.5's multi-digit "
+    "column sums (levels 2x2, 3x3, 4x3, 4x4). Measured reason: at this size and budget a 0.8M GPT did not "
+    "learn the column sums (base accuracy 0-8% in the earlier LM pilots, LM_RECIPE.md), while the chain task "
+    "reached 100/88/68/45% at k = 1..4 after 600 SFT steps (lead's pilot, k uniform in 1..8); our own 800-step "
+    "pilot of this stage's style mix gave 86/67/45/44% at k = 1/2/4/6 (gate problems, natural mode, "
+    "temperature 0.6). k = 1, 2, 4, 6 spreads the standard trace over 17-57 tokens (3.4x from level 1 to 4), "
+    "the hardest level stays far from solved (room for RL), and the longest verbose trace (94 tokens with its "
+    "budget token) fits L_max = 128.",
+    "Over-thinking: the verbose style appends 1-3 copies of the last step line as `chk` lines before "
+    "`</think>` (`sft.checks: last`; spec_B: 0-3 re-checks of random lines, inline). Measured reason: with "
+    "random lines re-checked at the end, the 800-step base copied only 34% of its `chk` lines exactly (78% of "
+    "its step lines were right), and every RL pilot (classic 0/1 reward included; lr 1e-5 to 1e-4, "
+    "temperature 0.6 and 1.0) lost accuracy on levels 3-4, consistent with RL reinforcing the wrong "
+    "equations of those junk re-checks in rewarded answers. Styles are mixed 60/30/10 "
+    "(verbose/standard/direct) on every level, independently of difficulty, as spec_B §1.5.",
+    "Lengths with the paper's ratios: L_max = 128 generated tokens (paper 4096), budgets {16, 32, 64, 80} = "
+    "1/8, 1/4, 1/2, 5/8 of L_max (paper {512, 1024, 2048, 2560}), so f2 takes the paper's values 3.92, 3.70, "
+    "2.83, 2.22; beta = 4 and alpha = 1/L_max as the paper. The single-budget baseline uses b = 48, the mean of "
+    "the four (paper: 1536 = the mean of its four).",
     "Budget prompts: one budget token `<bN>` after `<think>` replaces the sentence \"I will answer the "
     "question within N tokens\". Efficiency prompting (\"with minimal tokens\") is replaced by forcing the "
     "smallest budget token (a tiny model reads no instruction).",
     "Budget token as a response token (`reward.budget_in_response: true`): the official rollout prepends "
     "the budget sentence to the response, so it counts in n_gen and is trained with the response's "
     "advantage; the paper does not say. We follow the code; this is also what lets the policy pick a "
-    "budget itself in natural mode (the self-budget column of the report).",
-    "The SFT base (the paper's starting checkpoints are public reasoning models): traces in the verbose "
-    "(over-thinking), standard and direct styles mixed independently of the level; half of the traces "
-    "carry a random, uninformative budget token as their first completion token (our reading of spec_B "
-    "§1.5, so that every budget token has a trained embedding and the base can emit one).",
+    "budget itself in natural mode (the self-budget table of the report).",
+    "The SFT base (the paper's starting checkpoints are public reasoning models): half of the traces carry a "
+    "random, uninformative budget token as their first completion token (our reading of spec_B §1.5, so that "
+    "every budget token has a trained embedding and the base can emit one). One base, trained from "
+    "seeds[0], is shared by every RL seed (the paper, too, starts every run from one checkpoint).",
     "Reward: the paper's piecewise Eq. 1 with a 0 for malformed answers (`reward.form: paper`, "
     "`format_penalty: 0`). The code's variants are switches: `form: official_min` (min(f1, f2) for every "
     "correct answer) and `format_penalty: -1`; the code also writes pi as 3.1416.",
@@ -54,12 +70,15 @@ DEVIATIONS = [
     "rollout strategy unchanged'); the cosine reward is the code's reward of a correct response without a "
     "budget sentence, not rounded to 2 decimals as the code does.",
     "Optimisation: AdamW, clip 0.2 / 0.28 with verl's dual clip 3, token-mean, no KL, no entropy bonus, "
-    "1 epoch, as the paper/code; our learning rate (1e-4 at `cpu`) replaces the paper's 1e-6, which is "
-    "sized for a pretrained 1.5B model, and the step counts are the issue's budget (whole `cpu` rebuild "
-    "within 20 minutes on 2 cores) instead of 629 steps x 64 queries.",
-    "Evaluation: temperature 0.6, top-p 0.95 as the paper, one sample per problem, at most 224 new "
-    "tokens (paper: 32768; the model has 256 positions). The base is one model: its seeds are "
-    "evaluation sampling seeds, so its CI is sampling noise only.",
+    "1 epoch of 4 minibatches, as the paper/code; our learning rate (2e-5 at `cpu`) replaces the paper's 1e-6, "
+    "which is sized for a pretrained 1.5B model (pilots: 1e-4 and 3e-5 lost accuracy, 1e-5 changed nothing "
+    "in 30 steps), and the step counts are the issue's budget (whole `cpu` rebuild within 20 minutes on 2 "
+    "cores: 40 steps x 8 queries x 16 rollouts) instead of 629 steps x 64 queries.",
+    "Evaluation: temperature 0.6, top-p 0.95 as the paper, one sample per problem, at most 160 new "
+    "tokens (paper: 32768 after a 4096-token training window). The base is one model: its seeds are "
+    "evaluation sampling seeds, so its CI is sampling noise only. Claim ids: the forced-budget claim names "
+    "modes b16 / b80 (smallest / largest budget) since the budgets were rescaled to this substrate; its "
+    "relation is unchanged.",
 ]
 
 
@@ -221,7 +240,7 @@ def body(ctx: Stage) -> None:
                     for k, m in p.methods.items())
     setup = (f"Scale `{p.scale}`, seeds {p.seeds}. Task: levels 1-4 = chains of k = {p.levels} one-digit +/- "
              f"steps on a two-digit number (`hrlzoo.lm.tasks.chain_level`), one line per step; verbose traces add "
-             f"{p.sft.min_checks}-{p.sft.max_checks} re-check lines ({p.sft.checks_at}). Model: GPT d={s.model.d_model}, {s.model.n_layer} "
+             f"{p.sft.min_checks}-{p.sft.max_checks} re-check lines (`sft.checks: {p.sft.checks}`). Model: GPT d={s.model.d_model}, {s.model.n_layer} "
              f"layers, {gate['parameters']} parameters. SFT: {s.sft.steps} steps x {s.sft.batch_size} traces, styles "
              f"{p.sft.style_mix}. RL: {s.rl.steps} steps x {s.rl.prompts} queries x {s.rl.group_size} rollouts "
              f"({s.rl.minibatches} optimizer steps per RL step, lr {s.rl.lr}), L_max {p.reward.l_max}, reward "

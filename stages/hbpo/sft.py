@@ -4,7 +4,7 @@
 
 Data (spec_B §1.5): fresh training problems of every level (`sft.level_weights`), each written
 in a style drawn from `sft.style_mix` independently of its level (verbose = the standard
-column lines plus 1-3 re-check lines: the over-thinking HBPO should remove); a share
+step lines plus 1-3 re-check lines: the over-thinking HBPO should remove; `trace`); a share
 `sft.budget_fraction` of the traces carries a random budget token that the trace does not
 depend on, so every budget token has a trained embedding but no meaning yet (as the first
 completion token with `sft.budget_in_completion`, else in the prompt). Completion-only
@@ -30,10 +30,28 @@ from stages.hbpo import common
 from stages.hbpo.params import STYLE_KEYS, HBPOParams, all_budgets, sizes
 
 
+def trace(q, style: str, rng: np.random.Generator, d) -> str:
+    """The completion of problem `q` in `style`. Verbose with `d.checks == "last"`: the standard
+    trace plus min_checks..max_checks copies of its last step line as `chk` lines before
+    `</think>` (re-verifying the finished result; a copy of the line just written is what a tiny
+    model reproduces exactly, so RL never reinforces a wrong-looking equation); "end" / "inline":
+    `hrlzoo.lm.tasks.solution`'s random re-checks."""
+    from hrlzoo.lm.tasks import solution
+    from hrlzoo.lm.tokenizer import END_THINK
+
+    if style != "verbose" or d.checks != "last":
+        return solution(q, style, rng, min_checks=d.min_checks, max_checks=d.max_checks,
+                        checks_at="end" if d.checks == "end" else "inline")
+    head, mark, tail = solution(q, "standard").partition(END_THINK)
+    last = head.rstrip(";").split(";")[-1]
+    n = int(rng.integers(d.min_checks, d.max_checks + 1))
+    return head + f"chk {last};" * n + mark + tail
+
+
 def sft_pairs(p: HBPOParams, tok, n: int, rng: np.random.Generator):
     """`n` (prompt ids, completion ids) pairs of the SFT mix, and each trace's (level, style)."""
     from hrlzoo.lm.sft import encode_pairs
-    from hrlzoo.lm.tasks import direct_prompt, solution
+    from hrlzoo.lm.tasks import direct_prompt
     from hrlzoo.lm.tokenizer import budget_token
 
     d = p.sft
@@ -45,8 +63,7 @@ def sft_pairs(p: HBPOParams, tok, n: int, rng: np.random.Generator):
     for _ in range(n):
         q = next(stream)
         style = styles[int(rng.choice(len(styles), p=probs))]
-        text = solution(q, style, rng, min_checks=d.min_checks, max_checks=d.max_checks,
-                        checks_at=d.checks_at)
+        text = trace(q, style, rng, d)
         b = int(budgets[int(rng.integers(len(budgets)))]) if budgets and rng.random() < d.budget_fraction else None
         if b is not None and d.budget_in_completion:
             prompts.append(direct_prompt(q))
