@@ -103,12 +103,32 @@ def test_sft_traces_mix_styles_independently_of_level():
     lengths = [len(c) for _, c in pairs]
     assert max(lengths) <= p.reward.l_max                                         # every trace fits L_max
     held = common.excluded(p)
-    # verbose: 1-3 copies of the last step line after it (sft.checks: last), held-out problems never trained on
+    # verbose: 1-3 re-checks of earlier step lines after the last one (sft.checks: end); no held-out problem
     verbose = [tok.decode(c) for (_, c), (_, s) in zip(pairs, meta) if s == "verbose"]
     for v in verbose:
         lines = v.split("</think>")[0].split(">")[-1].split(";")[:-1]   # drop a leading budget token
         kinds = [line.startswith("chk ") for line in lines]
         assert 1 <= sum(kinds) <= 3 and kinds == sorted(kinds), v            # the re-checks come last
         steps = [line for line in lines if not line.startswith("chk ")]
-        assert {line[4:] for line in lines if line.startswith("chk ")} == {steps[-1]}
+        assert {line[4:] for line in lines if line.startswith("chk ")} <= set(steps)
     assert not any(tok.decode(q).split("Q:")[1].split("<think>")[0] in held for q, _ in pairs)
+
+
+def test_verbose_trace_variants():
+    import numpy as np
+
+    from hrlzoo.lm.tasks import Problem
+    from stages.hbpo.params import SFTData
+    from stages.hbpo.sft import trace
+
+    q = Problem((37, 4, 8, 2), ("+", "-", "+"), 3, "ops")
+    assert trace(q, "standard", None, SFTData()) == "37+4=41;41-8=33;33+2=35;</think>#### 35"
+    assert trace(q, "direct", None, SFTData()) == "</think>#### 35"
+    last = trace(q, "verbose", np.random.default_rng(0), SFTData(checks="last", min_checks=2, max_checks=2))
+    assert last == "37+4=41;41-8=33;33+2=35;chk 33+2=35;chk 33+2=35;</think>#### 35"
+    for seed in range(20):
+        end = trace(q, "verbose", np.random.default_rng(seed), SFTData(checks="end"))
+        head = end.split("</think>")[0]
+        assert head.startswith("37+4=41;41-8=33;33+2=35;chk ") and 1 <= head.count("chk") <= 3
+        inline = trace(q, "verbose", np.random.default_rng(seed), SFTData(checks="inline"))
+        assert sorted(inline.split(";")) == sorted(end.split(";"))   # the same re-checks, other places

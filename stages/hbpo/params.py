@@ -68,7 +68,7 @@ class SFTData:
                                       help="relative frequency of each level in the SFT data")
     budget_fraction: float = knob(0.5, ge=0, le=1, help="share of traces that carry a random budget token "
                                   "(uninformative: the trace does not depend on it)")
-    checks: str = knob("last", choices=CHECK_KINDS,
+    checks: str = knob("end", choices=CHECK_KINDS,
                        help="the verbose style's re-check lines: last (repeat the last step line, after it) | end "
                        "(random earlier lines, after the last step: `solution(checks_at='end')`) | inline (random "
                        "lines, each after the line it repeats)")

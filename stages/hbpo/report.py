@@ -38,13 +38,14 @@ DEVIATIONS = [
     "temperature 0.6). k = 1, 2, 4, 6 spreads the standard trace over 17-57 tokens (3.4x from level 1 to 4), "
     "the hardest level stays far from solved (room for RL), and the longest verbose trace (94 tokens with its "
     "budget token) fits L_max = 128.",
-    "Over-thinking: the verbose style appends 1-3 copies of the last step line as `chk` lines before "
-    "`</think>` (`sft.checks: last`; spec_B: 0-3 re-checks of random lines, inline). Measured reason: with "
-    "random lines re-checked at the end, the 800-step base copied only 34% of its `chk` lines exactly (78% of "
-    "its step lines were right), and every RL pilot (classic 0/1 reward included; lr 1e-5 to 1e-4, "
-    "temperature 0.6 and 1.0) lost accuracy on levels 3-4, consistent with RL reinforcing the wrong "
-    "equations of those junk re-checks in rewarded answers. Styles are mixed 60/30/10 "
-    "(verbose/standard/direct) on every level, independently of difficulty, as spec_B §1.5.",
+    "Over-thinking: the verbose style re-checks 1-3 random earlier step lines as `chk` lines after the last "
+    "step (`sft.checks: end`, `hrlzoo.lm.tasks.solution(checks_at='end')`; spec_B: 0-3 re-checks, inline): "
+    "re-checks at the end keep every step line at a fixed place. Styles are mixed 60/30/10 "
+    "(verbose/standard/direct) on every level, independently of difficulty, as spec_B §1.5. Measured on the "
+    "pilot base (the committed one: same params, same bytes): only 34% of its `chk` lines are exact copies "
+    "and 78% of its step lines are right (temperature 0.6). A variant that copies the last step line "
+    "(`sft.checks: last`) gave clean re-checks but a base that failed the gate after the same 800 steps "
+    "(80/50/6/0%), so it is a switch, not the default.",
     "Lengths with the paper's ratios: L_max = 128 generated tokens (paper 4096), budgets {16, 32, 64, 80} = "
     "1/8, 1/4, 1/2, 5/8 of L_max (paper {512, 1024, 2048, 2560}), so f2 takes the paper's values 3.92, 3.70, "
     "2.83, 2.22; beta = 4 and alpha = 1/L_max as the paper. The single-budget baseline uses b = 48, the mean of "
@@ -70,10 +71,12 @@ DEVIATIONS = [
     "rollout strategy unchanged'); the cosine reward is the code's reward of a correct response without a "
     "budget sentence, not rounded to 2 decimals as the code does.",
     "Optimisation: AdamW, clip 0.2 / 0.28 with verl's dual clip 3, token-mean, no KL, no entropy bonus, "
-    "1 epoch of 4 minibatches, as the paper/code; our learning rate (2e-5 at `cpu`) replaces the paper's 1e-6, "
-    "which is sized for a pretrained 1.5B model (pilots: 1e-4 and 3e-5 lost accuracy, 1e-5 changed nothing "
-    "in 30 steps), and the step counts are the issue's budget (whole `cpu` rebuild within 20 minutes on 2 "
-    "cores: 40 steps x 8 queries x 16 rollouts) instead of 629 steps x 64 queries.",
+    "1 epoch of 4 minibatches (the paper's 64 / 16), rollout temperature 1.0, as the paper/code. Our "
+    "learning rate (2e-5 at `cpu`) replaces the paper's 1e-6, which is sized for a pretrained 1.5B model; "
+    "pilots on the base (8 queries per step, 30 steps): 1e-4 lowered the classic-reward accuracy from "
+    "87/72/56/39% to 70/38/20/12%, 3e-5 to 81/74/42/27%, while 1e-5 changed no length. The step counts are "
+    "the issue's budget (whole `cpu` rebuild within 20 minutes on 2 cores: 25 steps x 16 queries x 16 "
+    "rollouts) instead of 629 steps x 64 queries.",
     "Evaluation: temperature 0.6, top-p 0.95 as the paper, one sample per problem, at most 160 new "
     "tokens (paper: 32768 after a 4096-token training window). The base is one model: its seeds are "
     "evaluation sampling seeds, so its CI is sampling noise only. Claim ids: the forced-budget claim names "
