@@ -73,9 +73,9 @@ DEVIATIONS = [
     "Optimisation: AdamW, clip 0.2 / 0.28 with verl's dual clip 3, token-mean, no KL, no entropy bonus, "
     "1 epoch of 4 minibatches (the paper's 64 / 16), rollout temperature 1.0, as the paper/code. Our "
     "learning rate (2e-5 at `cpu`) replaces the paper's 1e-6, which is sized for a pretrained 1.5B model; "
-    "pilots on the base (8 queries per step, 30 steps): 1e-4 lowered the classic-reward accuracy from "
+    "pilots on the base (8 queries per step, 15-30 steps): 1e-4 lowered the classic-reward accuracy from "
     "87/72/56/39% to 70/38/20/12%, 3e-5 to 81/74/42/27%, while 1e-5 changed no length. The step counts are "
-    "the issue's budget (whole `cpu` rebuild within 20 minutes on 2 cores: 25 steps x 16 queries x 16 "
+    "the issue's budget (whole `cpu` rebuild within 20 minutes on 2 cores: 20 steps x 16 queries x 16 "
     "rollouts) instead of 629 steps x 64 queries.",
     "Evaluation: temperature 0.6, top-p 0.95 as the paper, one sample per problem, at most 160 new "
     "tokens (paper: 32768 after a 4096-token training window). The base is one model: its seeds are "
