@@ -288,7 +288,8 @@ def body(ctx: Stage) -> None:
     ctx.log(" | ".join(f"{v.id}: {v.verdict}" for v in verdicts))
 
 
-DIAGNOSIS = """_Diagnosis of the committed `cpu`-scale results: to be written from the numbers above._"""
+DIAGNOSIS = """_The verdicts, CIs and tables above are computed by this stage from the measured runs; a written
+diagnosis of the committed `cpu`-scale numbers is still to come (see the lead's notes)._"""
 
 
 def main(argv: list[str] | None = None) -> int:
