@@ -288,8 +288,29 @@ def body(ctx: Stage) -> None:
     ctx.log(" | ".join(f"{v.id}: {v.verdict}" for v in verdicts))
 
 
-DIAGNOSIS = """_The verdicts, CIs and tables above are computed by this stage from the measured runs; a written
-diagnosis of the committed `cpu`-scale numbers is still to come (see the lead's notes)._"""
+DIAGNOSIS = """**Diagnosis of the committed `cpu`-scale results** (20 RL steps x 16 queries x 16 rollouts per seed).
+
+- *The base was worth compressing*: it over-thinks on every level (about 78% verbose answers, 37 tokens
+  on level 1 where the standard trace needs 17) and is competent on the easy levels (85/72/54/36% natural
+  accuracy at k = 1/2/4/6).
+- *HBPO did not compress within this budget*: natural-mode tokens fell by 2% (CI -1% to 6%), far from 40%,
+  and forced budget tokens still change nothing (b16 and b80 both give about 53 tokens): 20 steps at lr
+  2e-5 did not make the budget tokens meaningful. At the same time HBPO and the single budget lost
+  accuracy on levels 3-4 (base 54/36% -> HBPO 37/20%, single 35/22%), while classic 0/1 GRPO and the
+  cosine reward kept the base's accuracy. So the budget reward, not RL as such, is what hurt here: with
+  the subgroup's A^intra = mu_i - f2(b_i) <= 0 added to every token, and most rollouts of a 0.4-0.5-accurate
+  policy failing, the hierarchical advantage is mostly negative on long (hard-level) answers; our pilots
+  also showed every RL run losing hard-level accuracy at higher learning rates, which we attribute to the
+  base's unreliable re-check lines (34% exact copies) being reinforced inside rewarded answers.
+- *Adaptivity*: HBPO's level-4/level-1 token ratio rose slightly above the base's and classic's
+  (2.19 vs 2.05 and 2.06; reproduced), but only because level-1 answers got a little shorter; the cosine
+  reward shortened every level more (46.5 vs 52.9 tokens, reproduced) and, against the paper, did so
+  without losing level-4 accuracy (31% vs HBPO's 20%: not reproduced) and with the larger ratio (2.43).
+- *Four budgets vs one*: at equal accuracy within 2 points (reproduced, both degraded alike); the
+  training length spread is the same (20.6 vs 20.6 tokens: inconclusive).
+- What would be needed: many more RL steps (the paper runs 629 x 64 queries; length dynamics in its
+  Figure 4 take ~100 steps) and a base whose re-checks are exact, so that RL can remove them without
+  reinforcing wrong equations; both exceed this `cpu` budget (SFT alone is 9 of the 18 minutes)."""
 
 
 def main(argv: list[str] | None = None) -> int:
