@@ -302,6 +302,11 @@ DIAGNOSIS = """**Diagnosis of the committed `cpu`-scale results** (20 RL steps x
   policy failing, the hierarchical advantage is mostly negative on long (hard-level) answers; our pilots
   also showed every RL run losing hard-level accuracy at higher learning rates, which we attribute to the
   base's unreliable re-check lines (34% exact copies) being reinforced inside rewarded answers.
+- *Natural mode bypasses the budgets*: after HBPO (and single) the model never starts a natural-mode
+  answer with a budget token (base: 25% of the time, see the self-budget table). The budget token is
+  trained as the first response token with the response's advantage, and that advantage is on average
+  negative (A^intra <= 0), so RL pushes the probability of every budget token down: natural mode falls back
+  to the untrained no-budget path, as spec_B §1.6 warned.
 - *Adaptivity*: HBPO's level-4/level-1 token ratio rose slightly above the base's and classic's
   (2.19 vs 2.05 and 2.06; reproduced), but only because level-1 answers got a little shorter; the cosine
   reward shortened every level more (46.5 vs 52.9 tokens, reproduced) and, against the paper, did so
