@@ -134,12 +134,15 @@ def test_readme_slurm_commands_run_a_paper_on_a_real_cluster(dvc_repo, tmp_path)
         pytest.skip(why)
     repo = clone_worktree(tmp_path / "repo")
     smoke_everywhere(repo)
-    # one stage asks for a GPU, to see the request reach sbatch and the fake GPU node accept it
+    # one stage (heron_labels) asks for a GPU, to see the request reach sbatch and the fake GPU
+    # node accept it: its meta line, the first such line after the stage's name
     dvcyaml = repo / "dvc.yaml"
     text = dvcyaml.read_text()
     marker = "      snakemake: {threads: 1, mem_mb: 2000, runtime: 10}"
-    assert text.count(marker) == 1
-    dvcyaml.write_text(text.replace(marker, "      snakemake: {threads: 1, mem_mb: 2000, runtime: 10, gpu: 1}"))
+    start = text.index("\n  heron_labels:") + 1
+    at = text.index(marker, start)
+    assert not re.search(r"\n  [a-z]\w*:", text[start:at])  # still inside heron_labels
+    dvcyaml.write_text(text[:at] + marker[:-1] + ", gpu: 1}" + text[at + len(marker):])
     heron_stages = [s for s in dvc_stages(repo) if s.name.startswith("heron_")]
     with cluster.slurm_cluster(tmp_path / "cl") as c:
         env_extra = " ".join(f"{k}={v}" for k, v in c["env"].items())
