@@ -60,7 +60,7 @@ def test_ota_with_n1_is_hiql_bit_for_bit():
     opt = torch.optim.Adam(v_ota.parameters(), lr=3e-4)
     rngs = [np.random.default_rng([s, 0]) for s in (0, 1)]
     for _ in range(30):
-        b = to_torch(stack_batches([ota.high_value_batch(data, r, 64, GS, CFG.discount, 1) for r in rngs]), "cpu")
+        b = to_torch(stack_batches([ota.high_value_batch(data, r, 64, GS, CFG.discount, 1, rule="hiql_reward") for r in rngs]), "cpu")
         l, _ = ota.high_value_loss(v_ota, t, b, CFG)
         opt.zero_grad()
         l.backward()
