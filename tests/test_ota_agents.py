@@ -192,3 +192,12 @@ def test_flat_agents_learn_the_data_action(method):
         opt.step()
     a = gcbc.act(actor, torch.tensor([[[0.0, 0.0]]]), torch.tensor([[[1.0, 0.0]]]))
     assert a[0, 0, 0] > 0.5
+
+
+def test_curve_checkpoints_are_evenly_spaced_and_end_at_the_last_step():
+    from stages.ota.params import checkpoints
+
+    assert checkpoints(3000, 5) == [600, 1200, 1800, 2400, 3000]
+    assert checkpoints(40, 4) == [10, 20, 30, 40]
+    assert checkpoints(3, 5) == [1, 2, 3]  # fewer steps than points: each step once
+    assert checkpoints(7, 1) == [7]
