@@ -103,7 +103,7 @@ def train_run(p: HeronParams, task: str, method: str, seed: int, device=None,
                 lr=tp.td3_lr, gamma=tdp.gamma, tau=tdp.tau, policy_delay=tdp.policy_delay,
                 target_noise=tdp.target_noise, noise_clip=tdp.noise_clip, twin_q=tdp.twin_q,
                 device=device, seed=seed)
-    replay = ReplayBuffer(sz.total_steps, obs_dim, act_dim)
+    replay = ReplayBuffer(sz.total_steps, obs_dim, act_dim)  # one seed: [1, total_steps, ...] tensors
 
     # ---- reward model (preference methods): its input buffer, factor buffer and refit stats
     rm = None
@@ -153,7 +153,7 @@ def train_run(p: HeronParams, task: str, method: str, seed: int, device=None,
                 if relabel and len(replay):  # replay index == env step (capacity = total_steps)
                     with torch.no_grad():
                         xs = torch.as_tensor(x_buf[: len(replay)], device=device)
-                        replay.reward[: len(replay)] = rm.net(xs).cpu().numpy()
+                        replay.reward[0, : len(replay)] = rm.net(xs).reshape(-1).to(replay.device)
             with torch.no_grad():
                 r_train = rm.net(torch.as_tensor(x, dtype=torch.float32, device=device)).item()
         elif method in ("heuristic", "misweighted"):
