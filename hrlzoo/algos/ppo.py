@@ -43,7 +43,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from hrlzoo.nets.ensemble import EnsembleMLP, clip_grad_norm_members_
+from hrlzoo.nets.ensemble import EnsembleMLP, clip_grad_norm_members_, randn_members
 
 
 @dataclass
@@ -229,6 +229,8 @@ class PPO(nn.Module):
         self.discrete = isinstance(action_space, spaces.Discrete)
         out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
         gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        # seed s's weights, action noise and minibatch order all come from its own generator
+        self.generators = gens
         init = "orthogonal" if cfg.ortho_init else "torch"
         mk = lambda d_out, gain: EnsembleMLP(self.S, obs_dim, [*cfg.hidden, d_out], activation=cfg.activation,
                                              init=init, final_scale=gain if cfg.ortho_init else 1.0,
@@ -259,20 +261,20 @@ class PPO(nn.Module):
         return d.log_prob(action).sum(-1), d.entropy().sum(-1)
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, deterministic: bool = False, generator=None):
-        """obs [S, B, d] -> (action, log_prob, value). Sampling uses `generator` (torch)."""
+    def act(self, obs: torch.Tensor, deterministic: bool = False):
+        """obs [S, B, d] -> (action, log_prob, value); seed s samples from its own generator."""
         d = self.dist(obs)
         if self.discrete:
             if deterministic:
                 a = d.logits.argmax(-1)
             else:
-                a = torch.multinomial(d.probs.reshape(-1, d.probs.shape[-1]), 1, generator=generator)
-                a = a.reshape(d.probs.shape[:-1])
+                a = torch.stack([torch.multinomial(p, 1, generator=g).squeeze(-1)
+                                 for p, g in zip(d.probs, self.generators)])
             return a, d.log_prob(a), self.value(obs)
         if deterministic:
             a = d.mean
         else:
-            a = d.mean + d.stddev * torch.randn(d.mean.shape, generator=generator, device=d.mean.device)
+            a = d.mean + d.stddev * randn_members(self.generators, d.mean.shape[1:], d.mean.device)
         return a, d.log_prob(a).sum(-1), self.value(obs)
 
     def env_action(self, action: torch.Tensor) -> torch.Tensor:
@@ -281,7 +283,7 @@ class PPO(nn.Module):
             return action
         return torch.max(torch.min(action, self.high), self.low)
 
-    def update(self, opt, ro: dict, generator) -> dict[str, float]:
+    def update(self, opt, ro: dict) -> dict[str, float]:
         """`update_epochs` passes of per-seed minibatches over one rollout `ro` (tensors
         [S, n, ...], n = num_envs * num_steps): the clipped surrogate, value and entropy losses,
         summed over seeds. Returns means over seeds and steps of the last epoch's statistics."""
@@ -292,7 +294,7 @@ class PPO(nn.Module):
         params = [p for p in self.parameters() if p.requires_grad]
         take = lambda x, idx: torch.gather(x, 1, idx.view(S, -1, *([1] * (x.dim() - 2))).expand(S, -1, *x.shape[2:]))
         for epoch in range(cfg.update_epochs):
-            perm = torch.argsort(torch.rand(S, n, generator=generator, device=self.device), dim=1)
+            perm = torch.stack([torch.randperm(n, generator=g).to(self.device) for g in self.generators])
             last_epoch = epoch == cfg.update_epochs - 1
             for start in range(0, n, mb):
                 idx = perm[:, start:start + mb]
@@ -336,8 +338,10 @@ class TrainResult:
 def train(cfg: PPOConfig, env, seeds: Sequence[int], device="cpu", on_update: Callable | None = None,
           progress: bool = False) -> TrainResult:
     """Train len(seeds) PPO agents on `env` (num_envs must be len(seeds) * cfg.num_envs; world
-    s * num_envs + k belongs to seed s); the env is reset with seed = first seed (world i gets
-    seed + i) and torch sampling comes from a generator seeded with the first seed.
+    s * num_envs + k belongs to seed s). World k of seed s is reset with seed seeds[s] + k, the
+    env seeds SB3 gives a run with seed seeds[s] (`set_random_seed`: env k gets seed + k); seed
+    s's weights, action noise and minibatch order come from torch.Generator(seeds[s]), so a
+    seed trains as it would alone (tests/test_ppo.py).
     `on_update(iteration, result)` is called after every update (for guards and curves)."""
     from hrlzoo.nets.optim import Adam
 
@@ -345,7 +349,6 @@ def train(cfg: PPOConfig, env, seeds: Sequence[int], device="cpu", on_update: Ca
     if env.num_envs != S * N:
         raise ValueError(f"env.num_envs = {env.num_envs}, expected {S} seeds x {N} = {S * N}")
     device = torch.device(device)
-    gen = torch.Generator(device=device).manual_seed(int(seeds[0]))
     obs_shape = env.single_observation_space.shape
     agent = PPO(int(np.prod(obs_shape)), env.single_action_space, cfg, seeds, device)
     opt = Adam(agent.parameters(), lr=cfg.learning_rate, eps=cfg.adam_eps)
@@ -354,7 +357,7 @@ def train(cfg: PPOConfig, env, seeds: Sequence[int], device="cpu", on_update: Ca
 
     T = cfg.num_steps
     iterations = math.ceil(cfg.total_timesteps / cfg.batch_size)
-    raw_obs, _ = env.reset(seed=int(seeds[0]))
+    raw_obs, _ = env.reset(seed=[int(s) + k for s in seeds for k in range(N)])
     obs = norm.obs(raw_obs.to(device), update=True)
     ep_ret = torch.zeros(S, N, dtype=torch.float64, device=device)
     ep_len = torch.zeros(S, N, dtype=torch.long, device=device)
@@ -371,7 +374,7 @@ def train(cfg: PPOConfig, env, seeds: Sequence[int], device="cpu", on_update: Ca
             opt.lr = (1.0 - (it - 1.0) / iterations) * cfg.learning_rate
         # ---- rollout (CleanRL's loop; SAME_STEP auto-reset gives final_obs for truncation)
         for t in range(T):
-            action, logp, value = agent.act(obs, generator=gen)
+            action, logp, value = agent.act(obs)
             raw_next, reward, term, trunc, info = env.step(agent.env_action(action).reshape(S * N, *act_dims))
             step += N
             done = (term | trunc).to(device)
@@ -402,7 +405,7 @@ def train(cfg: PPOConfig, env, seeds: Sequence[int], device="cpu", on_update: Ca
         flat = lambda x: x.transpose(0, 1).reshape(S, T * N, *x.shape[3:])
         ro = {"obs": flat(buf["obs"]), "actions": flat(buf["actions"]), "logp": flat(buf["logp"]),
               "values": flat(buf["values"]), "adv": flat(adv), "returns": flat(returns)}
-        stats = agent.update(opt, ro, gen)
+        stats = agent.update(opt, ro)
         res.updates.append({"iteration": it, "step": step, "lr": opt.lr, **stats,
                             "seconds": time.perf_counter() - t0})
         if on_update is not None:

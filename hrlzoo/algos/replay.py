@@ -12,8 +12,8 @@ truncation is NOT stored as terminal, so the learner bootstraps through it.
     rb.extend(obs, action, reward, next_obs, terminated)  # the same, for a pre-filled buffer
     batch = rb.sample(256, gen)                           # Batch of [5, 256, ...] tensors
 
-`gen` is a `torch.Generator` (the index draw is one torch.randint), or a
-`numpy.random.Generator`, whose `integers(0, size, (members, batch))` draw is the one the
+`gen` is a `torch.Generator` (the index draw is one torch.randint), a list of one per member
+(seed s of a batched run then samples as it would alone), or a `numpy.random.Generator`, whose `integers(0, size, (members, batch))` draw is the one the
 numpy buffer this replaced made (HERON's results did not move when TD3 changed buffers).
 
 `HerReplayBuffer` adds hindsight goal relabelling (Andrychowicz et al., 2017) with SB3's
@@ -111,18 +111,23 @@ class ReplayBuffer:
             self.add(**chunk)
 
     def sample_indices(self, batch: int, gen) -> torch.Tensor:
-        """[members, batch] slot indices, uniform with replacement over the stored ones."""
+        """[members, batch] slot indices, uniform with replacement over the stored ones. `gen`:
+        a numpy Generator, a torch Generator, or one torch Generator per member (then member
+        m's draws do not depend on the other members)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         if isinstance(gen, np.random.Generator):
             idx = gen.integers(0, self.size, size=(self.members, batch))
             return torch.as_tensor(idx, device=self.device)
+        if isinstance(gen, (list, tuple)):
+            return torch.stack([torch.randint(0, self.size, (batch,), generator=g, device=self.device)
+                                for g in gen])
         return torch.randint(0, self.size, (self.members, batch), generator=gen, device=self.device)
 
     def gather(self, name: str, idx: torch.Tensor) -> torch.Tensor:
         """field[m, idx[m]] for every member: [members, batch, ...]."""
-        return torch.stack([getattr(self, name)[m, idx[m]] for m in range(self.members)]) \
-            if self.members > 1 else getattr(self, name)[0, idx[0]].unsqueeze(0)
+        rows = torch.arange(self.members, device=self.device).unsqueeze(1)
+        return getattr(self, name)[rows, idx]
 
     def sample(self, batch: int, gen) -> Batch:
         idx = self.sample_indices(batch, gen)
@@ -163,7 +168,7 @@ class HerReplayBuffer(ReplayBuffer):
         # transition (-1 while the episode runs); per (member, env) stream: episode start
         self.abs_pos = torch.full((capacity,), -1, dtype=torch.long, device=self.device)
         self.ep_last = torch.full((members, capacity), -1, dtype=torch.long, device=self.device)
-        self.ep_start = torch.zeros(members, n_envs, dtype=torch.long, device=self.device)
+        self.ep_start = torch.arange(n_envs, device=self.device).repeat(members, 1)  # stream e starts at e
 
     def _extra_shapes(self) -> dict:
         return {"goal": (self.goal_dim,), "achieved": (self.goal_dim,)}
@@ -205,6 +210,9 @@ class HerReplayBuffer(ReplayBuffer):
             steps = (last - cur) // self.n_envs                       # future transitions after cur
             if isinstance(gen, np.random.Generator):
                 u = torch.as_tensor(gen.random(size=tuple(steps.shape)), device=self.device)
+            elif isinstance(gen, (list, tuple)):
+                u = torch.stack([torch.rand(steps.shape[1:], generator=g, device=self.device, dtype=torch.float64)
+                                 for g in gen])
             else:
                 u = torch.rand(steps.shape, generator=gen, device=self.device, dtype=torch.float64)
             offset = (u * (steps + 1)).long().clamp(max=steps)        # uniform in 0..steps

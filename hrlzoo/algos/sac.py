@@ -43,7 +43,7 @@ import torch.nn as nn
 
 from hrlzoo.algos.replay import Batch, ReplayBuffer
 from hrlzoo.algos.td3 import Critics, seed_generators, td_target
-from hrlzoo.nets.ensemble import EnsembleMLP, ema_update
+from hrlzoo.nets.ensemble import EnsembleMLP, ema_update, randn_members
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0   # SB3 sac/policies.py
 TANH_EPS = 1e-6                         # SB3 TanhBijector.epsilon
@@ -92,12 +92,13 @@ class SquashedGaussianActor(nn.Module):
                                generators=generators)
         self.act_dim = act_dim
 
-    def forward(self, obs: torch.Tensor, deterministic: bool = False, generator=None):
-        """obs [S, B, d] -> (a in [-1, 1]^A [S, B, A], log pi(a|s) [S, B])."""
+    def forward(self, obs: torch.Tensor, deterministic: bool = False, generators=None):
+        """obs [S, B, d] -> (a in [-1, 1]^A [S, B, A], log pi(a|s) [S, B]); the noise of seed s
+        from generators[s]."""
         mu, log_std = self.net(obs).split(self.act_dim, dim=-1)
         log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
         std = log_std.exp()
-        u = mu if deterministic else mu + std * torch.randn(mu.shape, generator=generator, device=mu.device)
+        u = mu if deterministic else mu + std * randn_members(generators, mu.shape[1:], mu.device)
         a = torch.tanh(u)
         logp = (-0.5 * ((u - mu) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         logp = logp - torch.log(1.0 - a ** 2 + TANH_EPS).sum(-1)
@@ -122,13 +123,15 @@ class SAC:
         self.actor_opt = Adam(self.actor.parameters(), lr=cfg.learning_rate)
         self.critic_opt = Adam(self.critics.parameters(), lr=cfg.learning_rate)
         self.alpha_opt = Adam([self.log_alpha], lr=cfg.learning_rate) if cfg.autotune else None
-        self.gen = torch.Generator(device=self.device).manual_seed(self.seeds[0])
+        # seed s's sampling (policy noise, minibatches) from its own generator, continuing the
+        # one its weights were drawn from: a seed learns as it would alone
+        self.gens = gens
         self.num_updates = 0
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """obs [S, B, d] -> actions in [-1, 1], [S, B, A]."""
-        return self.actor(obs, deterministic, self.gen)[0]
+        return self.actor(obs, deterministic, self.gens)[0]
 
     def update(self, batch: Batch) -> dict[str, float]:
         """One SB3 SAC gradient step for every seed (module docstring); batch fields [S, B, ...]."""
@@ -136,7 +139,7 @@ class SAC:
         cfg = self.cfg
         self.num_updates += 1
         # 1-2. policy sample and entropy temperature
-        a_pi, logp_pi = self.actor(obs, generator=self.gen)
+        a_pi, logp_pi = self.actor(obs, generators=self.gens)
         alpha = self.log_alpha.detach().exp()                                         # [S]
         out = {}
         if self.alpha_opt is not None:
@@ -147,7 +150,7 @@ class SAC:
             out["alpha_loss"] = alpha_loss.item() / self.S
         # 3. critics
         with torch.no_grad():
-            a_next, logp_next = self.actor(next_obs, generator=self.gen)
+            a_next, logp_next = self.actor(next_obs, generators=self.gens)
             q_next = self.critics_target(next_obs, a_next).min(1).values - alpha.unsqueeze(1) * logp_next
             y = td_target(reward, terminated, q_next, cfg.gamma)                     # [S, B]
         q = self.critics(obs, action)                                                 # [S, 2, B]
@@ -184,8 +187,8 @@ def train(cfg: SACConfig, env, seeds: Sequence[int], device="cpu", replay: Repla
           on_step: Callable | None = None) -> TrainResult:
     """SB3's off-policy loop for len(seeds) agents on `env` (len(seeds) * num_envs worlds, world
     s * num_envs + k belongs to seed s). A given `replay` (e.g. pre-filled with `extend`) is
-    used as it is; otherwise a new one. The env is reset with the first seed; random warm-up
-    actions come from a numpy generator seeded with it."""
+    used as it is; otherwise a new one. World k of seed s is reset with seeds[s] + k (SB3's env
+    seeds); seed s's warm-up actions come from numpy's default_rng(seeds[s])."""
     S, N = len(seeds), cfg.num_envs
     if env.num_envs != S * N:
         raise ValueError(f"env.num_envs = {env.num_envs}, expected {S} seeds x {N} = {S * N}")
@@ -197,9 +200,9 @@ def train(cfg: SACConfig, env, seeds: Sequence[int], device="cpu", replay: Repla
     high = torch.as_tensor(space.high, dtype=torch.float32, device=device)
     agent = SAC(obs_dim, act_dim, cfg, seeds, device)
     rb = replay or ReplayBuffer(min(cfg.buffer_size, cfg.total_timesteps * N), obs_dim, act_dim, S, device)
-    rng = np.random.default_rng(int(seeds[0]))
+    rngs = [np.random.default_rng(int(s)) for s in seeds]
     res = TrainResult(agent)
-    obs, _ = env.reset(seed=int(seeds[0]))
+    obs, _ = env.reset(seed=[int(s) + k for s in seeds for k in range(N)])
     ep_ret = torch.zeros(S, N, dtype=torch.float64)
     ep_len = torch.zeros(S, N, dtype=torch.long)
     t0 = time.perf_counter()
@@ -207,7 +210,8 @@ def train(cfg: SACConfig, env, seeds: Sequence[int], device="cpu", replay: Repla
     for step in range(cfg.total_timesteps):
         o = obs.to(device).reshape(S, N, obs_dim)
         if step < cfg.learning_starts:
-            a = torch.as_tensor(rng.uniform(-1.0, 1.0, (S, N, act_dim)), dtype=torch.float32, device=device)
+            a = torch.as_tensor(np.stack([r.uniform(-1.0, 1.0, (N, act_dim)) for r in rngs]),
+                                dtype=torch.float32, device=device)
         else:
             a = agent.act(o)
         a_env = low + (a + 1.0) * 0.5 * (high - low)      # SB3 unscale_action
@@ -223,7 +227,7 @@ def train(cfg: SACConfig, env, seeds: Sequence[int], device="cpu", replay: Repla
             ep_ret[done], ep_len[done] = 0.0, 0
         if step + 1 > cfg.learning_starts:
             for _ in range(cfg.gradient_steps):
-                last = agent.update(rb.sample(cfg.batch_size, agent.gen))
+                last = agent.update(rb.sample(cfg.batch_size, agent.gens))
         if on_step is not None:
             on_step(step, last)
     wall = time.perf_counter() - t0

@@ -154,6 +154,12 @@ def clip_grad_norm_members_(params: Sequence[torch.Tensor], max_norm: float, mem
     return norms
 
 
+def randn_members(generators: Sequence[torch.Generator], shape: Sequence[int], device=None) -> torch.Tensor:
+    """[len(generators), *shape] standard normals, member m's from generators[m] alone (so a
+    seed's noise does not depend on how many seeds run beside it)."""
+    return torch.stack([torch.randn(tuple(shape), generator=g, device=device) for g in generators])
+
+
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     """target <- tau * online + (1 - tau) * target, parameter by parameter."""
