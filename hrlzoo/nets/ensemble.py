@@ -144,13 +144,12 @@ def clip_grad_norm_members_(params: Sequence[torch.Tensor], max_norm: float, mem
     |g_m| the L2 norm over all of member m's gradients, so members never affect each other.
     Returns the per-member norms before clipping, [members]."""
     grads = [p.grad for p in params if p.grad is not None]
-    sq = torch.zeros(members, dtype=torch.float32, device=grads[0].device if grads else None)
-    for g in grads:
-        sq += g.reshape(members, -1).pow(2).sum(1)
-    norms = sq.sqrt()
+    if not grads:
+        return torch.zeros(members)
+    per_param = torch.stack([torch.linalg.vector_norm(g.reshape(members, -1), dim=1) for g in grads])
+    norms = torch.linalg.vector_norm(per_param, dim=0)
     coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-    for g in grads:
-        g.mul_(coef.view(members, *([1] * (g.dim() - 1))))
+    torch._foreach_mul_(grads, [coef.view(members, *([1] * (g.dim() - 1))) for g in grads])
     return norms
 
 
