@@ -435,7 +435,7 @@ def evaluate(agent: PPO, normalizer: Normalizer, env, episodes_per_world: int = 
     n = env.num_envs // S
     norm = Normalizer(S, n, env.single_observation_space.shape, agent.cfg, agent.device)
     norm.obs_rms, norm.training = normalizer.obs_rms, False
-    raw, _ = env.reset(seed=seed)
+    raw, _ = env.reset(seed=[seed + e for _ in range(S) for e in range(n)])  # every seed, the same starts
     ret = torch.zeros(S, n, dtype=torch.float64)
     total = torch.zeros(S, dtype=torch.float64)
     count = torch.zeros(S, n, dtype=torch.long)

@@ -244,7 +244,7 @@ def evaluate(agent: SAC, env, episodes_per_world: int = 1, seed: int = 10_000) -
     n = env.num_envs // S
     space = env.single_action_space
     low, high = torch.as_tensor(space.low, dtype=torch.float32), torch.as_tensor(space.high, dtype=torch.float32)
-    obs, _ = env.reset(seed=seed)
+    obs, _ = env.reset(seed=[seed + e for _ in range(S) for e in range(n)])  # every seed, the same starts
     ret = torch.zeros(S, n, dtype=torch.float64)
     total = torch.zeros(S, dtype=torch.float64)
     count = torch.zeros(S, n, dtype=torch.long)
