@@ -245,6 +245,31 @@ def report() -> None:
         print(f"  {v.id:32s} {v.verdict:15s} d = {v.diff:8.1f} {ci}  margin {v.claim.margin:g}  {v.reason}")
 
 
+def probe() -> None:
+    """Cost first: time a short run of every piece on each side and extrapolate to its budget
+    (SAC: 100 warm-up steps then 1000 updating steps; PPO: 2 rollouts)."""
+    global SEEDS, EVAL_EPISODES
+    SEEDS, EVAL_EPISODES = [0, 1, 2, 3, 4], 1
+    for name, pc in PIECES.items():
+        pc = {**pc, "ours": dict(pc["ours"]), "sb3": dict(pc["sb3"])}
+        if pc["algo"] == "sac":
+            short, learning = 1100, pc["steps"] - pc["ours"].get("learning_starts", 100)
+            for side in ("ours", "sb3"):
+                pc[side]["learning_starts"] = 100
+        else:
+            per = pc["ours"]["num_envs"] * pc["ours"]["num_steps"]
+            short, learning = 2 * per, pc["steps"]
+        pc["steps"] = short
+        for side, fn in (("ours", run_ours), ("sb3", run_sb3)):
+            t = time.perf_counter()
+            rows, _ = fn(name, pc)
+            wall = time.perf_counter() - t
+            scale = learning / (short - 100 if pc["algo"] == "sac" else short)
+            print(f"PROBE {name:13s} {side:4s} {wall:7.1f} s for {short} steps x 5 seeds -> about "
+                  f"{wall * scale / 60:6.1f} CPU-min at {learning} {'updating ' if pc['algo'] == 'sac' else ''}steps",
+                  flush=True)
+
+
 def main() -> None:
     import polars as pl
     import torch
@@ -253,11 +278,15 @@ def main() -> None:
     ap.add_argument("--side", choices=("ours", "sb3"))
     ap.add_argument("--only", default=",".join(PIECES), help="comma-separated pieces: " + ", ".join(PIECES))
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--probe", action="store_true", help="time short runs and extrapolate the cost")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.report:
         report()
+        return
+    if a.probe:
+        probe()
         return
     if not a.side:  # `make bench`: the verdicts of the committed results (a rerun is hours of CPU)
         report()

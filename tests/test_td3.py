@@ -202,3 +202,15 @@ def test_actor_state_roundtrip():
     two = TD3(3, 1, [-2.0], [2.0], hidden=32, seed=[0, 1])
     one = actor_from_state(two.actor_state(seed_index=1))
     assert torch.allclose(one(x), two.actor(x.expand(2, 5, 3))[1])
+
+
+def test_actor_from_a_checkpoint_of_the_single_seed_td3():
+    """Checkpoints written before the seeds dimension (nn.Linear layout) still load."""
+    torch.manual_seed(2)
+    layers = nn.Sequential(nn.Linear(3, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))
+    state = {f"net.{k}": v for k, v in layers.state_dict().items()}
+    state.update(action_scale=torch.tensor([2.0]), action_bias=torch.tensor([0.0]),
+                 action_low=torch.tensor([-2.0]), action_high=torch.tensor([2.0]))
+    actor = actor_from_state(state)
+    x = torch.randn(6, 3)
+    assert torch.allclose(actor(x), torch.tanh(layers(x)) * 2.0, atol=1e-6)

@@ -224,8 +224,25 @@ class TD3:
         return state
 
 
+def _from_linear_layout(state: dict) -> dict:
+    """An actor state of the single-seed TD3 before the seeds dimension (nn.Linear layers
+    net.{0,2,4}.weight [out, in]) in this layout ([1, in, out] weights, [1, 1, out] biases)."""
+    out = {}
+    for k, v in state.items():
+        if k.startswith("net.") and k.endswith(".weight"):
+            out["net." + k] = v.t().unsqueeze(0).contiguous()
+        elif k.startswith("net.") and k.endswith(".bias"):
+            out["net." + k] = v.view(1, 1, -1).clone()
+        else:
+            out[k] = v
+    return out
+
+
 def actor_from_state(state: dict, hidden: int | None = None) -> Actor:
-    """Rebuild an `Actor` (on the CPU) from `TD3.actor_state()`."""
+    """Rebuild an `Actor` (on the CPU) from `TD3.actor_state()` (also from a checkpoint of the
+    single-seed TD3 that preceded the seeds dimension)."""
+    if "net.0.weight" in state:
+        state = _from_linear_layout(state)
     w_in, w_out = state["net.net.0.weight"], state["net.net.4.weight"]
     seeds, obs_dim, hid = w_in.shape
     act_dim = w_out.shape[-1]
