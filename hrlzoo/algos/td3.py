@@ -124,6 +124,7 @@ class TD3:
         self.target_noise, self.noise_clip, self.twin_q = target_noise, noise_clip, twin_q
         n_q = 2 if twin_q else 1
         gens = seed_generators(seeds)
+        self.generators = gens  # after __init__: each where its seed's weight draws left it
 
         mk_actor = lambda: Actor(obs_dim, act_dim, action_low, action_high, hidden, self.S, gens)
         mk_critics = lambda: Critics(obs_dim, act_dim, hidden, self.S, n_q, gens)

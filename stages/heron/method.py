@@ -103,6 +103,10 @@ def train_run(p: HeronParams, task: str, method: str, seed: int, device=None,
                 lr=tp.td3_lr, gamma=tdp.gamma, tau=tdp.tau, policy_delay=tdp.policy_delay,
                 target_noise=tdp.target_noise, noise_clip=tdp.noise_clip, twin_q=tdp.twin_q,
                 device=device, seed=seed)
+    # TD3 drew its weights from its own generator, seeded as torch.manual_seed(seed) seeds the
+    # global one; let the global RNG go on from there, so the reward model below is drawn as
+    # when TD3 drew from the global RNG (the same initial weights as before TD3's seeds dimension)
+    torch.set_rng_state(agent.generators[0].get_state())
     replay = ReplayBuffer(sz.total_steps, obs_dim, act_dim)  # one seed: [1, total_steps, ...] tensors
 
     # ---- reward model (preference methods): its input buffer, factor buffer and refit stats
