@@ -135,3 +135,15 @@ def test_discrete_head_learns_a_bandit():
     res = train(cfg, _Bandit(16), seeds=[0, 1])
     probs = res.agent.dist(torch.ones(2, 1, 2)).probs[:, 0, 1]
     assert (probs > 0.9).all(), probs
+
+
+def test_evaluate_gives_every_seed_the_same_episodes():
+    """Two copies of one seed's weights evaluate to the same return (same starts), a third
+    with other weights to another."""
+    from hrlzoo.algos.ppo import evaluate
+
+    res = train(_tiny(num_envs=1, total_timesteps=16, normalize_obs=False, normalize_reward=False),
+                TorchPendulum(3), seeds=[0, 0, 5])
+    r = evaluate(res.agent, res.normalizer, TorchPendulum(3 * 2), episodes_per_world=1)
+    assert r.shape == (3,) and r[0] == r[1] and r[0] != r[2]
+    assert (r < 0).all() and (r > -2000).all()

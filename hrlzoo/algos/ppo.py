@@ -429,23 +429,16 @@ def evaluate(agent: PPO, normalizer: Normalizer, env, episodes_per_world: int = 
              deterministic: bool = True) -> torch.Tensor:
     """Mean return per seed of the deterministic policy (the Gaussian mean; SB3's
     `predict(deterministic=True)`), on `env` with len(seeds) * n worlds, frozen normaliser
-    statistics. Returns [S] means over all finished episodes (the first `episodes_per_world`
-    per world)."""
+    statistics; every seed plays the episodes that start from seeds seed..seed + n - 1
+    (`hrlzoo.envs.batched.mean_returns`). Returns [S]."""
+    from hrlzoo.envs.batched import mean_returns
+
     S = agent.S
-    n = env.num_envs // S
-    norm = Normalizer(S, n, env.single_observation_space.shape, agent.cfg, agent.device)
+    norm = Normalizer(S, env.num_envs // S, env.single_observation_space.shape, agent.cfg, agent.device)
     norm.obs_rms, norm.training = normalizer.obs_rms, False
-    raw, _ = env.reset(seed=[seed + e for _ in range(S) for e in range(n)])  # every seed, the same starts
-    ret = torch.zeros(S, n, dtype=torch.float64)
-    total = torch.zeros(S, dtype=torch.float64)
-    count = torch.zeros(S, n, dtype=torch.long)
-    while bool((count < episodes_per_world).any()):
-        a, _, _ = agent.act(norm.obs(raw.to(agent.device)), deterministic=deterministic)
-        raw, r, te, tr, _ = env.step(agent.env_action(a).reshape(env.num_envs, *a.shape[2:]))
-        live = count < episodes_per_world
-        ret += r.reshape(S, n).double().cpu() * live
-        done = (te | tr).reshape(S, n).cpu() & live
-        total += (ret * done).sum(1)
-        count += done.long()
-        ret[done] = 0.0
-    return total / episodes_per_world / n
+
+    def act(obs):
+        a, _, _ = agent.act(norm.obs(obs.to(agent.device)), deterministic=deterministic)
+        return agent.env_action(a).reshape(env.num_envs, *a.shape[2:])
+
+    return mean_returns(env, act, S, episodes_per_world, seed)

@@ -239,22 +239,16 @@ def train(cfg: SACConfig, env, seeds: Sequence[int], device="cpu", replay: Repla
 @torch.no_grad()
 def evaluate(agent: SAC, env, episodes_per_world: int = 1, seed: int = 10_000) -> torch.Tensor:
     """Mean return per seed of the deterministic policy tanh(mu(s)) (SB3 predict(deterministic=True))
-    on `env` with len(seeds) * n worlds: [S]."""
+    on `env` with len(seeds) * n worlds, every seed from the same starts
+    (`hrlzoo.envs.batched.mean_returns`): [S]."""
+    from hrlzoo.envs.batched import mean_returns
+
     S = agent.S
-    n = env.num_envs // S
     space = env.single_action_space
     low, high = torch.as_tensor(space.low, dtype=torch.float32), torch.as_tensor(space.high, dtype=torch.float32)
-    obs, _ = env.reset(seed=[seed + e for _ in range(S) for e in range(n)])  # every seed, the same starts
-    ret = torch.zeros(S, n, dtype=torch.float64)
-    total = torch.zeros(S, dtype=torch.float64)
-    count = torch.zeros(S, n, dtype=torch.long)
-    while bool((count < episodes_per_world).any()):
-        a = agent.act(obs.to(agent.device).reshape(S, n, -1), deterministic=True).cpu()
-        obs, r, te, tr, _ = env.step((low + (a + 1.0) * 0.5 * (high - low)).reshape(S * n, -1))
-        live = count < episodes_per_world
-        ret += r.reshape(S, n).double().cpu() * live
-        done = (te | tr).reshape(S, n).cpu() & live
-        total += (ret * done).sum(1)
-        count += done.long()
-        ret[done] = 0.0
-    return total / episodes_per_world / n
+
+    def act(obs):
+        a = agent.act(obs.to(agent.device).reshape(S, env.num_envs // S, -1), deterministic=True).cpu()
+        return (low + (a + 1.0) * 0.5 * (high - low)).reshape(env.num_envs, -1)
+
+    return mean_returns(env, act, S, episodes_per_world, seed)

@@ -139,6 +139,31 @@ class BatchedEnv:
         pass
 
 
+def mean_returns(env: BatchedEnv, act: Callable, groups: int, episodes_per_world: int = 1, seed: int = 10_000):
+    """Evaluate `groups` policies (the seeds of a batched agent) on `env`: world g * n + k
+    (n = num_envs / groups) belongs to group g and starts from seed `seed + k`, so every group
+    sees the same episodes. `act(obs [N, d]) -> action [N, ...]` (env units). Runs until each
+    world has finished `episodes_per_world` episodes; returns [groups] mean returns (float64)."""
+    import torch
+
+    n = env.num_envs // groups
+    obs, _ = env.reset(seed=[seed + k for _ in range(groups) for k in range(n)])
+    ret = torch.zeros(groups, n, dtype=torch.float64)
+    total = torch.zeros(groups, dtype=torch.float64)
+    count = torch.zeros(groups, n, dtype=torch.long)
+    while bool((count < episodes_per_world).any()):
+        with torch.no_grad():
+            action = act(obs)
+        obs, r, te, tr, _ = env.step(action)
+        live = count < episodes_per_world
+        ret += r.reshape(groups, n).double().cpu() * live
+        done = (te | tr).reshape(groups, n).cpu() & live
+        total += (ret * done).sum(1)
+        count += done.long()
+        ret[done] = 0.0
+    return total / episodes_per_world / n
+
+
 # ---------------------------------------------------------------------------- gymnasium faces
 
 
