@@ -24,9 +24,11 @@ B. A large-batch configuration, the same for both libraries: 1024 worlds x 32 st
      recipe, on our env wrapped as a TorchRL `EnvBase` (GAE computed once per rollout, as ours).
 
 The env is the same twin in A (ours) and B; `tests/test_batched_envs.py` checks it against
-gymnasium's Pendulum-v1 step by step (1e-5). Learning is not measured here (see
-benchmarks/rl_quality.py and the README): in A every seed learns as it would alone
-(tests/test_ppo.py), so its curve is the unbatched one; B trains a different configuration.
+gymnasium's Pendulum-v1 step by step (1e-5). The last line compares seed 0's training-episode
+returns across A's three runs of ours: on gymnasium's env, on the twin alone and on the twin
+batched with the other seeds; each seed learns as it would alone (tests/test_ppo.py), so the
+batched run's learning curve is the unbatched one up to float rounding. Final returns against
+SB3 are benchmarks/rl_quality.py's; B trains a different (large-batch) configuration.
 """
 
 from __future__ import annotations
@@ -40,15 +42,16 @@ LARGE = dict(num_envs=1024, num_steps=32, minibatch_size=4096, update_epochs=4, 
              learning_rate=1e-3, clip_coef=0.2, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5, hidden=(64, 64))
 
 
-def timed_ours(cfg_kw: dict, env, seeds: list[int], iterations: int) -> float:
-    """Env steps/s of our `ppo.train` over `iterations` iterations after the first."""
+def timed_ours(cfg_kw: dict, env, seeds: list[int], iterations: int) -> tuple[float, list[float]]:
+    """Env steps/s of our `ppo.train` over `iterations` iterations after the first, and the
+    training-episode returns of the first seed (for the batched-vs-alone comparison)."""
     from hrlzoo.algos.ppo import PPOConfig, train
 
     cfg = PPOConfig(**cfg_kw, total_timesteps=(iterations + 1) * cfg_kw["num_envs"] * cfg_kw["num_steps"])
     marks = []
-    train(cfg, env, seeds, on_update=lambda it, res: marks.append((time.perf_counter(), res.updates[-1]["step"])))
+    res = train(cfg, env, seeds, on_update=lambda it, r: marks.append((time.perf_counter(), r.updates[-1]["step"])))
     (t0, s0), (t1, s1) = marks[0], marks[-1]
-    return (s1 - s0) * len(seeds) / (t1 - t0)
+    return (s1 - s0) * len(seeds) / (t1 - t0), [e["return"] for e in res.episodes if e["seed"] == seeds[0]]
 
 
 def timed_sb3(iterations: int) -> float:
@@ -204,12 +207,13 @@ def main() -> None:
     rows = []
     sb3 = timed_sb3(it)
     rows.append(("A  SB3 PPO, gymnasium Pendulum-v1, 4 envs", sb3))
-    rows.append(("A  ours, 1 seed, gymnasium Pendulum-v1 x 4 (GymnasiumBatched)",
-                 timed_ours(ZOO, GymnasiumBatched("Pendulum-v1", 4), [0], it)))
-    rows.append(("A  ours, 1 seed, TorchPendulum(4)", timed_ours(ZOO, TorchPendulum(4), [0], it)))
-    rows.append((f"A  ours, {a.seeds} seeds in one network, TorchPendulum({4 * a.seeds})",
-                 timed_ours(ZOO, TorchPendulum(4 * a.seeds), list(range(a.seeds)), it)))
-    ours_large = timed_ours(LARGE, TorchPendulum(LARGE["num_envs"]), [0], it)
+    gym_sps, gym_eps = timed_ours(ZOO, GymnasiumBatched("Pendulum-v1", 4), [0], it)
+    rows.append(("A  ours, 1 seed, gymnasium Pendulum-v1 x 4 (GymnasiumBatched)", gym_sps))
+    solo_sps, solo_eps = timed_ours(ZOO, TorchPendulum(4), [0], it)
+    rows.append(("A  ours, 1 seed, TorchPendulum(4)", solo_sps))
+    many_sps, many_eps = timed_ours(ZOO, TorchPendulum(4 * a.seeds), list(range(a.seeds)), it)
+    rows.append((f"A  ours, {a.seeds} seeds in one network, TorchPendulum({4 * a.seeds})", many_sps))
+    ours_large, _ = timed_ours(LARGE, TorchPendulum(LARGE["num_envs"]), [0], it)
     rows.append(("B  ours, 1 agent, TorchPendulum(1024), large batch", ours_large))
     try:
         trl = timed_torchrl(it)
@@ -224,6 +228,11 @@ def main() -> None:
         print(f"{name:<66s} {v:>12,.0f}   x{v / sb3:7.1f} SB3")
     if trl is not None:
         print(f"{'ratio ours / TorchRL (B)':<66s} {ours_large / trl:12.2f}")
+    # the learning curve of seed 0: on gymnasium, on the twin alone, and batched with the others
+    diff = lambda x, y: max(abs(u - v) for u, v in zip(x, y))
+    print(f"seed 0's {len(solo_eps)} training-episode returns (mean {sum(solo_eps) / len(solo_eps):.1f}): "
+          f"max |twin alone - gymnasium| = {diff(solo_eps, gym_eps):.2e}, "
+          f"max |batched with {a.seeds - 1} others - alone| = {diff(many_eps, solo_eps):.2e}")
 
 
 if __name__ == "__main__":

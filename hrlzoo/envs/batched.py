@@ -131,8 +131,8 @@ class BatchedEnv:
             self._reset_worlds(idx)
             self.elapsed[done] = 0
             obs = self._observe()
-        elif not self.autoreset and bool(done.any()):
-            self._needs_reset = bool(done.all()) if self.num_envs == 1 else False
+        elif self.num_envs == 1 and bool(done.any()):  # one world, no auto-reset: gymnasium's contract
+            self._needs_reset = True
         return obs, reward, terminated, truncated, info
 
     def close(self) -> None:
