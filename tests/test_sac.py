@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from hrlzoo.algos.replay import Batch, ReplayBuffer
+from hrlzoo.algos.replay import Batch, HerReplayBuffer, ReplayBuffer
 from hrlzoo.algos.sac import SAC, SACConfig, SquashedGaussianActor, train
+from hrlzoo.envs.batched import BatchedEnv
 from hrlzoo.envs.pendulum import TorchPendulum
 
 
@@ -73,3 +74,51 @@ def test_seeds_train_as_they_would_alone_and_prefill_is_used():
     res = train(SACConfig(total_timesteps=12, learning_starts=0, batch_size=8, hidden=(8,)), TorchPendulum(1),
                 seeds=[0], replay=rb)
     assert len(rb) == 62 and res.agent.num_updates == 12
+
+
+class _Reach(BatchedEnv):
+    """A goal-conditioned toy: a point on a line moves by the action, the goal is a point drawn
+    per episode; reward 0 within 0.1 of the goal, else -1; obs = [position, goal]."""
+
+    goal_dim = 1
+
+    def __init__(self, num_envs=1, autoreset=True):
+        import numpy as np
+        from gymnasium import spaces
+
+        self.single_observation_space = spaces.Box(-10, 10, (2,), np.float32)
+        self.single_action_space = spaces.Box(-1, 1, (1,), np.float32)
+        super().__init__(num_envs, 10, "cpu", autoreset)
+        self.x, self.goal = torch.zeros(num_envs), torch.zeros(num_envs)
+
+    def _reset_worlds(self, idx):
+        for i in idx:
+            self.x[i], self.goal[i] = 0.0, float(self.np_random[i].uniform(-3, 3))
+
+    def _step_worlds(self, action):
+        self.x = self.x + 0.3 * action[:, 0]
+        r = self.compute_reward(self.x.unsqueeze(-1), self.goal.unsqueeze(-1))
+        return r, torch.zeros(self.num_envs, dtype=torch.bool)
+
+    def _observe(self):
+        return torch.stack([self.x, self.goal], -1)
+
+    def achieved_goal(self, obs):
+        return obs[:, :1]
+
+    def compute_reward(self, achieved, desired):
+        return -((achieved - desired).abs().sum(-1) > 0.1).float()
+
+
+def test_her_training_relabels_goals():
+    env = _Reach(2)
+    cfg = SACConfig(total_timesteps=40, learning_starts=10, batch_size=32, hidden=(8,), her_k=4)
+    res = train(cfg, env, seeds=[0, 1])
+    assert res.agent.num_updates == 30
+    rb = res.replay
+    assert isinstance(rb, HerReplayBuffer) and len(rb) == 40
+    # what the updates saw: a real part and relabelled goals
+    b = rb.sample(32, [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)])
+    assert b.obs.shape == (2, 32, 2)
+    # relabelled goals make successes that the real, random-action data almost never has
+    assert (b.reward[:, 32 - int(0.8 * 32):] == 0).float().mean() > (rb.reward == 0).float().mean()

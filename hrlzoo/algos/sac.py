@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from hrlzoo.algos.replay import Batch, ReplayBuffer
+from hrlzoo.algos.replay import Batch, HerReplayBuffer, ReplayBuffer
 from hrlzoo.algos.td3 import Critics, seed_generators, td_target
 from hrlzoo.nets.ensemble import EnsembleMLP, ema_update, randn_members
 
@@ -81,6 +81,9 @@ class SACConfig:
     """None: -dim(A) (SB3 'auto', CleanRL)."""
     hidden: Sequence[int] = (256, 256)
     """Hidden layers of the actor and of each critic (SB3 net_arch [256, 256])."""
+    her_k: int = 0
+    """Hindsight relabelling: goals relabelled per real transition (SB3 HER n_sampled_goal,
+    strategy future); 0: none. Needs a goal-conditioned env (see `train`)."""
 
 
 class SquashedGaussianActor(nn.Module):
@@ -178,6 +181,8 @@ class SAC:
 @dataclass
 class TrainResult:
     agent: SAC
+    replay: ReplayBuffer | None = None
+    """The replay buffer at the end (pre-filled, HER or plain)."""
     episodes: list[dict] = field(default_factory=list)
     """One row per finished training episode: seed, step (env steps of that seed), return, length."""
     info: dict = field(default_factory=dict)
@@ -188,7 +193,14 @@ def train(cfg: SACConfig, env, seeds: Sequence[int], device="cpu", replay: Repla
     """SB3's off-policy loop for len(seeds) agents on `env` (len(seeds) * num_envs worlds, world
     s * num_envs + k belongs to seed s). A given `replay` (e.g. pre-filled with `extend`) is
     used as it is; otherwise a new one. World k of seed s is reset with seeds[s] + k (SB3's env
-    seeds); seed s's warm-up actions come from numpy's default_rng(seeds[s])."""
+    seeds); seed s's warm-up actions come from numpy's default_rng(seeds[s]).
+
+    With `cfg.her_k > 0` the env is goal-conditioned: its observation is [observation, desired
+    goal] (the last `env.goal_dim` entries the goal, what the policy sees, as SB3's
+    MultiInputPolicy concatenates the dict), `env.achieved_goal(obs)` gives the goal an
+    observation achieves and `env.compute_reward(achieved, desired)` the reward (batched
+    torch, gymnasium-robotics' GoalEnv signature without info); transitions go to a
+    `HerReplayBuffer` (future strategy, k = her_k)."""
     S, N = len(seeds), cfg.num_envs
     if env.num_envs != S * N:
         raise ValueError(f"env.num_envs = {env.num_envs}, expected {S} seeds x {N} = {S * N}")
@@ -199,7 +211,17 @@ def train(cfg: SACConfig, env, seeds: Sequence[int], device="cpu", replay: Repla
     low = torch.as_tensor(space.low, dtype=torch.float32, device=device)
     high = torch.as_tensor(space.high, dtype=torch.float32, device=device)
     agent = SAC(obs_dim, act_dim, cfg, seeds, device)
-    rb = replay or ReplayBuffer(min(cfg.buffer_size, cfg.total_timesteps * N), obs_dim, act_dim, S, device)
+    capacity = min(cfg.buffer_size, cfg.total_timesteps * N)
+    g = int(getattr(env, "goal_dim", 0)) if cfg.her_k > 0 else 0
+    if cfg.her_k > 0 and not g:
+        raise ValueError("her_k > 0 needs a goal-conditioned env (env.goal_dim, achieved_goal, compute_reward)")
+    if replay is not None:
+        rb = replay
+    elif g:
+        rb = HerReplayBuffer(capacity - capacity % N, obs_dim - g, act_dim, g, env.compute_reward, n_envs=N,
+                             members=S, k=cfg.her_k, device=device)
+    else:
+        rb = ReplayBuffer(capacity, obs_dim, act_dim, S, device)
     rngs = [np.random.default_rng(int(s)) for s in seeds]
     res = TrainResult(agent)
     obs, _ = env.reset(seed=[int(s) + k for s in seeds for k in range(N)])
@@ -216,7 +238,13 @@ def train(cfg: SACConfig, env, seeds: Sequence[int], device="cpu", replay: Repla
             a = agent.act(o)
         a_env = low + (a + 1.0) * 0.5 * (high - low)      # SB3 unscale_action
         obs, reward, term, trunc, info = env.step(a_env.reshape(S * N, act_dim))
-        rb.add(o, a, reward.reshape(S, N), info["final_obs"].reshape(S, N, obs_dim), term.reshape(S, N))
+        nxt = info["final_obs"].to(device).reshape(S, N, obs_dim)
+        if g:  # goal-conditioned: store the observations without the goal, the goal, what s' achieved
+            rb.add(o[..., :-g], a, reward.reshape(S, N), nxt[..., :-g], term.reshape(S, N), goal=o[..., -g:],
+                   achieved=env.achieved_goal(nxt.reshape(S * N, obs_dim)).reshape(S, N, g),
+                   done=(term | trunc).reshape(S, N))
+        else:
+            rb.add(o, a, reward.reshape(S, N), nxt, term.reshape(S, N))
         ep_ret += reward.reshape(S, N).double().cpu()
         ep_len += 1
         done = (term | trunc).reshape(S, N).cpu()
@@ -233,6 +261,7 @@ def train(cfg: SACConfig, env, seeds: Sequence[int], device="cpu", replay: Repla
     wall = time.perf_counter() - t0
     res.info = {"steps_per_seed": cfg.total_timesteps * N, "env_steps": cfg.total_timesteps * N * S,
                 "wall_s": wall, "env_steps_per_s": cfg.total_timesteps * N * S / wall, **last}
+    res.replay = rb
     return res
 
 
