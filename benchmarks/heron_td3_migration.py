@@ -2,7 +2,7 @@
 seeds dimension (issue 16): every method's policies of two `data/` trees, evaluated the way
 `heron_report` evaluates them, side by side, with a Welch t interval of after - before.
 
-    python benchmarks/heron_td3_migration.py BEFORE_DATA AFTER_DATA
+    python benchmarks/heron_td3_migration.py BEFORE_DATA AFTER_DATA [--methods true_reward,heuristic]
 
 BEFORE_DATA is a `data/` tree built by main's code before the change (data/heron/runs/
 pendulum-<method>/seed<k>.pt and curve.parquet), AFTER_DATA one built by this branch from
@@ -21,13 +21,12 @@ weights now. So "unchanged" means: within the seed-to-seed noise, which this pri
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 METHODS = ("true_reward", "misweighted", "heuristic", "rlhf", "heron")
 
 
-def collect(data: Path, p) -> dict:
+def collect(data: Path, p, methods) -> dict:
     import numpy as np
     import polars as pl
     import torch
@@ -36,7 +35,7 @@ def collect(data: Path, p) -> dict:
     from stages.heron.params import task_sizes
 
     out = {}
-    for m in METHODS:
+    for m in methods:
         run = data / "heron" / "runs" / f"pendulum-{m}"
         curve = pl.read_parquet(run / "curve.parquet")
         ev, tr = [], []
@@ -57,25 +56,33 @@ def main() -> None:
     from hrlzoo.pipeline.params import load_params
     from stages.heron.params import HeronParams
 
-    if len(sys.argv) != 3:
-        raise SystemExit(__doc__)
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("before", type=Path)
+    ap.add_argument("after", type=Path)
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ", ".join(METHODS))
+    a = ap.parse_args()
+    methods = a.methods.split(",")
+    if unknown := set(methods) - set(METHODS):
+        raise SystemExit(f"--methods: unknown {sorted(unknown)} (have {', '.join(METHODS)})")
     torch.set_num_threads(1)
-    before_dir, after_dir = Path(sys.argv[1]), Path(sys.argv[2])
+    before_dir, after_dir = a.before, a.after
     p = load_params("heron", HeronParams)
-    before, after = collect(before_dir, p), collect(after_dir, p)
+    before, after = collect(before_dir, p, methods), collect(after_dir, p, methods)
     print(f"HERON pendulum, scale {p.scale}, seeds {list(p.seeds)}: before = {before_dir}, after = {after_dir}")
     for k, name in ((0, "evaluation return (10 episodes, heron_report's protocol)"),
                     (1, "training return (last 10 episodes)")):
         print(name)
         print(f"  {'method':12s} {'before':>18s} {'after':>18s} {'after - before':>15s} {'95% Welch t':>22s}  p")
-        for m in METHODS:
-            a, b = after[m][k], before[m][k]
-            t = stats.ttest_ind(a, b, equal_var=False)
+        for m in methods:
+            x, b = after[m][k], before[m][k]
+            t = stats.ttest_ind(x, b, equal_var=False)
             ci = t.confidence_interval(0.95)
-            print(f"  {m:12s} {b.mean():9.1f} +- {b.std(ddof=1):6.1f} {a.mean():9.1f} +- {a.std(ddof=1):6.1f} "
-                  f"{a.mean() - b.mean():15.1f} [{ci.low:9.1f}, {ci.high:9.1f}]  {t.pvalue:.2f}")
+            print(f"  {m:12s} {b.mean():9.1f} +- {b.std(ddof=1):6.1f} {x.mean():9.1f} +- {x.std(ddof=1):6.1f} "
+                  f"{x.mean() - b.mean():15.1f} [{ci.low:9.1f}, {ci.high:9.1f}]  {t.pvalue:.2f}")
         print("  per seed (before -> after): " + "; ".join(
-            f"{m} " + " ".join(f"{x:.0f}->{y:.0f}" for x, y in zip(before[m][k], after[m][k])) for m in METHODS))
+            f"{m} " + " ".join(f"{x:.0f}->{y:.0f}" for x, y in zip(before[m][k], after[m][k])) for m in methods))
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ def run_ours(name: str, pc: dict) -> tuple[list[dict], list[dict]]:
             from hrlzoo.algos.ppo import PPOConfig, evaluate, train
 
             cfg = PPOConfig(**pc["ours"], total_timesteps=pc["steps"])
-            res = train(cfg, make(S * cfg.num_envs), SEEDS)
+            res = train(cfg, make(S * cfg.num_envs), SEEDS, progress=True)
             wall = time.perf_counter() - t0
             final = evaluate(res.agent, res.normalizer, GymnasiumBatched(pc["env_id"], S * EVAL_EPISODES),
                              seed=EVAL_SEED)
@@ -158,7 +158,7 @@ def run_ours(name: str, pc: dict) -> tuple[list[dict], list[dict]]:
             from hrlzoo.algos.sac import SACConfig, evaluate, train
 
             cfg = SACConfig(**pc["ours"], total_timesteps=pc["steps"])
-            res = train(cfg, make(S), SEEDS)
+            res = train(cfg, make(S), SEEDS, progress=True)
             wall = time.perf_counter() - t0
             final = evaluate(res.agent, GymnasiumBatched(pc["env_id"], S * EVAL_EPISODES), seed=EVAL_SEED)
             steps = res.info["steps_per_seed"]

@@ -35,6 +35,7 @@ Reusable pieces, apart from the wiring (TorchRL's split): `gae`, `clipped_surrog
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -376,6 +377,10 @@ def train(cfg: PPOConfig, env, seeds: Sequence[int], device="cpu", on_update: Ca
            "logp": torch.zeros(T, S, N, device=device), "values": torch.zeros(T, S, N, device=device),
            "next_values": torch.zeros(T, S, N, device=device), "rewards": torch.zeros(T, S, N, device=device),
            "terminated": torch.zeros(T, S, N, device=device), "dones": torch.zeros(T, S, N, device=device)}
+    from tqdm import tqdm
+
+    bar = tqdm(total=iterations * T * N, desc=f"ppo {S} seed(s)", unit="step", file=sys.stderr,
+               disable=not progress, mininterval=1.0, dynamic_ncols=True)
     t0 = time.perf_counter()
     step = 0
     for it in range(1, iterations + 1):
@@ -417,8 +422,10 @@ def train(cfg: PPOConfig, env, seeds: Sequence[int], device="cpu", on_update: Ca
         stats = agent.update(opt, ro)
         res.updates.append({"iteration": it, "step": step, "lr": opt.param_groups[0]["lr"], **stats,
                             "seconds": time.perf_counter() - t0})
+        bar.update(T * N)
         if on_update is not None:
             on_update(it, res)
+    bar.close()
     wall = time.perf_counter() - t0
     res.info = {"steps_per_seed": step, "env_steps": step * S, "wall_s": wall, "env_steps_per_s": step * S / wall}
     return res

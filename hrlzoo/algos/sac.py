@@ -33,6 +33,7 @@ pre-filled transitions (`extend`), or its `HerReplayBuffer` for goal-conditioned
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -189,7 +190,7 @@ class TrainResult:
 
 
 def train(cfg: SACConfig, env, seeds: Sequence[int], device="cpu", replay: ReplayBuffer | None = None,
-          on_step: Callable | None = None) -> TrainResult:
+          on_step: Callable | None = None, progress: bool = False) -> TrainResult:
     """SB3's off-policy loop for len(seeds) agents on `env` (len(seeds) * num_envs worlds, world
     s * num_envs + k belongs to seed s). A given `replay` (e.g. pre-filled with `extend`) is
     used as it is; otherwise a new one. World k of seed s is reset with seeds[s] + k (SB3's env
@@ -227,6 +228,10 @@ def train(cfg: SACConfig, env, seeds: Sequence[int], device="cpu", replay: Repla
     obs, _ = env.reset(seed=[int(s) + k for s in seeds for k in range(N)])
     ep_ret = torch.zeros(S, N, dtype=torch.float64)
     ep_len = torch.zeros(S, N, dtype=torch.long)
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.total_timesteps * N, desc=f"sac {S} seed(s)", unit="step", file=sys.stderr,
+               disable=not progress, mininterval=1.0, dynamic_ncols=True)
     t0 = time.perf_counter()
     last: dict = {}
     for step in range(cfg.total_timesteps):
@@ -256,8 +261,10 @@ def train(cfg: SACConfig, env, seeds: Sequence[int], device="cpu", replay: Repla
         if step + 1 > cfg.learning_starts:
             for _ in range(cfg.gradient_steps):
                 last = agent.update(rb.sample(cfg.batch_size, agent.gens))
+        bar.update(N)
         if on_step is not None:
             on_step(step, last)
+    bar.close()
     wall = time.perf_counter() - t0
     res.info = {"steps_per_seed": cfg.total_timesteps * N, "env_steps": cfg.total_timesteps * N * S,
                 "wall_s": wall, "env_steps_per_s": cfg.total_timesteps * N * S / wall, **last}
