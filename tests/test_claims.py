@@ -513,10 +513,44 @@ def test_registration_check_reads_git(tmp_path):
     late = GOOD.replace("retired:", "  - id: late\n    text: x\n    source: s\n    metric: ret\n    method: a\n"
                         "    relation: at_least\n    value: 1\n    registered: before-results\nretired:")
     claims.write_text(late)
-    assert "'late' says before-results but did not exist" in registration_problems("p", tmp_path)[0]
+    assert registration_problems("p", tmp_path) == []  # added after the first results, judged by none yet
+    # results that judge it, committed together with it: not before them
+    (tmp_path / "reports/p/metrics.json").write_text('{"claims": {"late": {}}}')
+    claims.write_text(late.replace("margin: 0.5", "margin: 0.1"))  # keep the old claim's problem out
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "late claim and its results")
+    problems = registration_problems("p", tmp_path)
+    assert any("'late' says before-results but was not committed before" in line for line in problems)
     claims.write_text(late.replace("value: 1\n    registered: before-results\nretired",
                                    "value: 1\n    registered: post-hoc\n    post_hoc_reason: r\nretired"))
+    assert [line for line in registration_problems("p", tmp_path) if "'late'" in line] == []
+
+
+def test_registration_of_a_claim_added_after_the_first_results(tmp_path):
+    """A new experiment of a paper that has results: its claim is before-results when it was
+    committed before the first metrics.json that judges it, and stays so only unchanged."""
+    (tmp_path / "stages/p").mkdir(parents=True)
+    (tmp_path / "reports/p").mkdir(parents=True)
+    claims = tmp_path / "stages/p/claims.yaml"
+    git(tmp_path, "init", "-q")
+    claims.write_text(GOOD)
+    (tmp_path / "reports/p/metrics.json").write_text('{"claims": {"beats_misweighted": {}}}')
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "claims and first results")
+    late = GOOD.replace("retired:", "  - id: late\n    text: x\n    source: s\n    metric: ret\n    method: a\n"
+                        "    relation: at_least\n    value: 1\n    registered: before-results\nretired:")
+    claims.write_text(late)
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "a new claim, before its run")
     assert registration_problems("p", tmp_path) == []
+    (tmp_path / "reports/p/metrics.json").write_text('{"claims": {"beats_misweighted": {}, "late": {}}}')
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "the run that judges it")
+    assert registration_problems("p", tmp_path) == []
+    claims.write_text(late.replace("at_least\n    value: 1\n    registered: before-results\nretired",
+                                   "at_least\n    value: 2\n    registered: before-results\nretired"))
+    (problem,) = registration_problems("p", tmp_path)
+    assert "'late' says before-results but its value changed after" in problem and "that judges it" in problem
 
 
 def test_every_paper_registers_its_claims_honestly():

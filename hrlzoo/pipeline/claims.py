@@ -105,7 +105,9 @@ Every claim and gate says `registered: before-results` or `registered: post-hoc`
 `post_hoc_reason`. `registration_problems(paper)` reads git: a claim that says before-results
 must have had its judged form (metric, method, where, baseline, baseline_where, relation, value,
 margin, paired, gates) at the first commit of `reports/<paper>/metrics.json`; the test suite runs
-it for every paper.
+it for every paper. A claim added after that first commit (a new experiment of a paper that
+already has results) must have been committed, in its judged form, before the first committed
+metrics.json that judges it (that lists its id): at the parent of that commit, not in it.
 
 A claim that does not reproduce is reported as such: never tune the claim to pass it.
 """
@@ -881,13 +883,42 @@ def registration_problems(paper: str, root: str | Path = ".") -> list[str]:
     except RuntimeError:
         then = {}
     problems = []
+    judged_by: dict[str, str | None] = {}  # claim id -> first metrics commit that lists it (added claims)
+
+    def first_judging(cid: str) -> str | None:
+        if not judged_by:
+            for commit in first:
+                try:
+                    text = _git(root, "show", f"{commit}:{metrics_path}")
+                except RuntimeError:
+                    continue
+                for other in cs:
+                    if other.id not in judged_by and f'"{other.id}"' in text:
+                        judged_by[other.id] = commit
+            judged_by.setdefault("", None)  # computed
+        return judged_by.get(cid)
+
     for c in cs:
         if c.registered != "before-results":
             continue
         old = then.get(c.id)
         if old is None:
-            problems.append(f"{claims_path}: {c.kind} '{c.id}' says before-results but did not exist at "
-                            f"{first[0][:9]}, the first commit of {metrics_path}")
+            # added after the first results: it must precede the first results that judge it
+            commit = first_judging(c.id)
+            if commit is None:
+                continue  # no committed results judge it yet
+            try:
+                before = _raw_judged_forms(yaml.safe_load(_git(root, "show", f"{commit}^:{claims_path}")))
+            except RuntimeError:
+                before = {}
+            if c.id not in before:
+                problems.append(f"{claims_path}: {c.kind} '{c.id}' says before-results but was not committed "
+                                f"before {commit[:9]}, the first commit of {metrics_path} that judges it")
+            elif before[c.id] != c.judged_form():
+                changed = [k for k in JUDGED if before[c.id][k] != c.judged_form()[k]]
+                problems.append(f"{claims_path}: {c.kind} '{c.id}' says before-results but its "
+                                f"{', '.join(changed)} changed after {commit[:9]}, the first commit of "
+                                f"{metrics_path} that judges it")
         elif old != c.judged_form():
             changed = [k for k in JUDGED if old[k] != c.judged_form()[k]]
             problems.append(f"{claims_path}: {c.kind} '{c.id}' says before-results but its "

@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 
 from hrlzoo.pipeline.stage import Stage, run_stage
-from stages.worldrft.params import WorldRFTParams
+from stages.worldrft.params import WorldRFTParams, sizes
 
 OUT = Path("reports/worldrft")
 CLAIMS = Path("stages/worldrft/claims.yaml")
 DATAGEN = Path("data/worldrft/datagen")
+SELECTION = Path("reports/worldrft/rft_selection.json")  # written by stages/worldrft/pilot.py (committed)
 TITLE = "WorldRFT: latent world model planning with reinforcement fine-tuning (driving)"
 ORDER = ("expert", "constant_velocity", "global", "hpd_lir_scratch", "hpd_lir", "rft_l2", "worldrft")
 OPEN = ("l2_1s", "l2_2s", "l2_3s", "l2_avg", "col_1s", "col_2s", "col_3s", "col_avg", "offroad_3s")
@@ -166,6 +167,12 @@ def per_seed_table(runs: dict):
         cl = means(r["closed_loop"], CLOSED).join(means(r["long_rollout"], LONG), on="method", how="left")
         rows.append(ol.join(cl, on="method", how="left").with_columns(seed=pl.lit(seed, pl.Int64)))
     table = pl.concat(rows)
+    signal = pl.DataFrame([{"method": m, "seed": seed, "col_signal_share": float(v["signal_share"]),
+                            "col_mixed_share": float(v["mixed_share"]), "col_adv_share": float(v["col_adv_share"])}
+                           for seed, r in runs.items() for m, v in r["diagnostics"].get("rft_signal", {}).items()],
+                          schema={"method": pl.String, "seed": pl.Int64, "col_signal_share": pl.Float64,
+                                  "col_mixed_share": pl.Float64, "col_adv_share": pl.Float64})
+    table = table.join(signal, on=["method", "seed"], how="left")
     il = table.filter(pl.col("method") == "hpd_lir").select("seed", il_col=pl.col("col_avg"))
     table = table.join(il, on="seed").with_columns(
         col_rel_change=pl.when(pl.col("method").is_in(["worldrft", "rft_l2"]) & (pl.col("il_col") > 0))
@@ -287,7 +294,6 @@ def body(ctx: Stage) -> None:
     from hrlzoo.pipeline.claims import evaluate, load_claims, summarise
     from hrlzoo.pipeline.report import (claims_sections, dumps_json, markdown_table, metrics_dict, published_md,
                                         report_md_text, summary_md, write_seeds_csv)
-    from stages.worldrft.params import sizes
     from stages.worldrft.train import run_dir
 
     p: WorldRFTParams = ctx.params
@@ -308,6 +314,7 @@ def body(ctx: Stage) -> None:
     metrics = [*OPEN, *CLOSED.values(), *LONG.values()]
     summary = order(summarise(table, by=["method"], metrics=metrics, single_model=claims.single_model))
     rel = summarise(table.filter(pl.col("col_rel_change").is_not_null()), by=["method"], metrics=["col_rel_change"])
+    signal_md = collision_signal_md(runs, table, p)
     wm_diag = pl.DataFrame([{"seed": s, **r["diagnostics"]["world_model"]} for s, r in runs.items()])
     wm_sum = summarise(wm_diag.with_columns(method=pl.lit("world_model")), by=["method"],
                        metrics=[c for c in wm_diag.columns if c != "seed"])
@@ -369,6 +376,7 @@ def body(ctx: Stage) -> None:
          + summary_md(summary.filter(pl.col("metric").is_in(list(LONG.values()))), single_model=claims.single_model)
          + "\n\nRelative change of the open-loop collision rate against hpd_lir of the same seed:\n\n"
          + summary_md(rel)),
+        ("Collision signal", signal_md),
         *claims_sections(claims, verdicts, diagnosis(table, verdicts, runs) + "\n\n" + DIAGNOSIS),
         ("Closed-loop collision % / PDMS per scenario (mean over seeds)", markdown_table(scenario_table(runs))),
         ("World-model diagnostics (val split)",
@@ -383,6 +391,59 @@ def body(ctx: Stage) -> None:
     ]
     ctx.out(OUT / "report.md").write_text(report_md_text(title=TITLE, sections=sections))
     ctx.log(" | ".join(f"{v.id}: {v.verdict}" for v in verdicts))
+
+
+def collision_signal_md(runs: dict, table, p: WorldRFTParams) -> str:
+    """The collision signal GRPO gets (method.collision_signal): probed on the imitation planner
+    before RFT under the declared and the earlier settings, measured on every training group
+    of both RFT runs; the interactive frames; the validation pilot that chose the settings."""
+    import polars as pl
+
+    from hrlzoo.pipeline.claims import summarise
+    from hrlzoo.pipeline.report import summary_md
+
+    probe = pl.DataFrame([{"method": name, "seed": seed, "signal_share": v["signal_share"], "col_adv_share": v["col_adv_share"],
+                           "mixed_share": v["mixed_share"], "sample_collision": v["sample_collision"]}
+                          for seed, r in runs.items() for name, v in r["diagnostics"].get("signal_probe", {}).items()])
+    r = p.rft
+    parts = [
+        "GRPO's advantage is linear in the reward's terms, so the collision term's part of it can be measured "
+        "exactly: in a group of G samples of one scene it is -w_col (c_i - mean c) / std R, non-zero only where "
+        "the group holds both colliding and collision-free samples. Declared sampling (params `rft`): "
+        f"G = {r.group}, std {r.sigma_lon[0]:g}-{r.sigma_lon[1]:g} m along and {r.sigma_lat[0]:g}-{r.sigma_lat[1]:g} m "
+        f"across the heading, noise correlation rho = {r.noise_corr:g} between waypoints, {100 * r.interactive_share:g}% "
+        f"of each batch from the interactive training frames (the ego box grown by {r.interactive_margin:g} m on the "
+        "expert's or the constant-velocity path meets an agent's box)."]
+    if probe.height:
+        names = ", ".join(f"`{n}`" for n in probe["method"].unique(maintain_order=True) if n != "declared")
+        parts.append(f"Before RFT, on the imitation planner (`hpd_lir`), {sizes(p).train.probe_steps} training batches "
+                     f"drawn as RFT draws them, under the declared setting and under {names} (rft.probe; no training): "
+                     "share of groups with a non-zero collision advantage (`signal_share`), whose collision flag varies "
+                     "(`mixed_share`), the collision term's share of sum |A| (`col_adv_share`), samples that collide:\n\n"
+                     + summary_md(summarise(probe, by=["method"], metrics=["signal_share", "mixed_share", "col_adv_share",
+                                                                           "sample_collision"])))
+    during = table.filter(pl.col("col_signal_share").is_not_null())
+    if during.height:
+        parts.append("During RFT, over every training group of each run (the gate `collision_signal` reads "
+                     "`col_signal_share` of `worldrft`; `rft_l2` has no collision term, so its signal is 0 by "
+                     "construction and `col_mixed_share` shows what a collision term would have found):\n\n"
+                     + summary_md(summarise(during, by=["method"], metrics=["col_signal_share", "col_mixed_share",
+                                                                            "col_adv_share"])))
+    inter = pl.DataFrame([{"method": m, "seed": seed, "val_col_interactive": v.get("col_avg_interactive"),
+                           "val_col_other": v.get("col_avg_other")}
+                          for seed, r_ in runs.items() for m, v in r_["diagnostics"].get("val", {}).items()
+                          if m in ("hpd_lir", "worldrft", "rft_l2")])
+    shares = [r_["diagnostics"].get(k) for r_ in runs.values() for k in ("interactive_train_share", "interactive_val_share")]
+    if inter.height and None not in shares:
+        first = next(iter(runs.values()))["diagnostics"]
+        parts.append(f"Interactive frames: {100 * first['interactive_train_share']:.1f}% of the training frames, "
+                     f"{100 * first['interactive_val_share']:.1f}% of the val frames (a property of the logs, the same "
+                     "for every seed). Open-loop collision rate (%) on the val split in interactive and other frames:\n\n"
+                     + summary_md(summarise(inter, by=["method"], metrics=["val_col_interactive", "val_col_other"])))
+    if SELECTION.with_suffix(".md").exists():
+        parts.append("How the declared setting was chosen (on the val split, before the committed run; "
+                     f"`{SELECTION.with_suffix('.md')}`):\n\n" + SELECTION.with_suffix(".md").read_text().strip())
+    return "\n\n".join(parts)
 
 
 def diagnosis(table, verdicts, runs) -> str:
