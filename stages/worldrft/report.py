@@ -477,6 +477,17 @@ def diagnosis(table, verdicts, runs) -> str:
         return float(part.mean()) if len(part) else float("nan")
 
     lines = ["Reading of the numbers above (written from them by the report stage):", ""]
+    probes = {}
+    for r in runs.values():
+        for name, v in r["diagnostics"].get("signal_probe", {}).items():
+            probes.setdefault(name, []).append(v["signal_share"])
+    if probes:
+        lines.append("- Collision signal before RFT (share of GRPO groups with a non-zero collision advantage, "
+                     "imitation planner, mean over seeds): " + ", ".join(
+                         f"`{k}` {100 * sum(v) / len(v):.1f}%" for k, v in probes.items())
+                     + f"; over collision-aware RFT's training groups: {100 * mean('worldrft', 'col_signal_share'):.1f}% "
+                     f"(the gate asks for 20%), its collision term {100 * mean('worldrft', 'col_adv_share'):.1f}% of "
+                     "sum |A|.")
     lines.append(f"- Open-loop collision rate: imitation `hpd_lir` {mean('hpd_lir', 'col_avg'):.2f}%, "
                  f"collision-aware RFT `worldrft` {mean('worldrft', 'col_avg'):.2f}%, L2-only RFT `rft_l2` "
                  f"{mean('rft_l2', 'col_avg'):.2f}%, the logged expert {mean('expert', 'col_avg'):.2f}%. "
