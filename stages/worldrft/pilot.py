@@ -1,6 +1,6 @@
 """The validation pilot that chose RFT's sampling settings (not a pipeline stage).
 
-    python -m stages.worldrft.pilot [--seeds 0] [--steps N]
+    python -m stages.worldrft.pilot [--seeds 0] [--top K] [--candidates I ...]
 
 Why: with the stop-10 settings (uniform scene sampling, the Gaussian's std 0.3-1.5 m along
 and 0.1-0.3 m across, independent waypoints, G = 16) the collision term of the reward varied
@@ -17,7 +17,9 @@ What it does, for each seed of --seeds (training seeds of the pipeline: the worl
 imitation planner hpd_lir are trained exactly as the train stage trains them, from the same seeds):
   1. probe: every setting of GRID, the collision signal on the imitation planner without
      training (learn.probe_signal on training frames);
-  2. RFT: the collision-aware GRPO run of every CANDIDATE setting, from that planner, on the
+  2. RFT: the collision-aware GRPO run of every CANDIDATE setting (every setting whose probe
+     signal reaches the gate's share, or with --top K only the K of them with the most probe
+     signal, ties to the lower index; always the stop-10 setting too), from that planner, on the
      training split; then the open-loop L2 and collision rate of the result on the val split,
      and the signal of its training groups.
 The rule that picks the declared setting, fixed before the pilot was run: among the candidates
@@ -115,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--candidates", type=int, nargs="*", default=None,
                     help="indices into GRID of the settings to fine-tune (default: every setting whose probe "
                          "signal reaches the gate's share, and the stop-10 setting)")
+    ap.add_argument("--top", type=int, default=None,
+                    help="fine-tune only the K settings with the most probe signal that reach the gate (and stop-10)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     p = load_params("worldrft", WorldRFTParams)
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     train, val = splits["train"], splits["val"]
     pool = np.flatnonzero(method.interactive_frames(train.a, p.sim, p.rft.interactive_margin))
     w = p.rft.rewards["worldrft"]
-    result = {"scale": p.scale, "seeds": args.seeds, "grid": GRID, "interactive_margin": p.rft.interactive_margin,
+    result = {"scale": p.scale, "seeds": args.seeds, "top": args.top, "grid": GRID, "interactive_margin": p.rft.interactive_margin,
               "interactive_train_share": len(pool) / len(train), "rule": __doc__.split("The rule that picks")[1].strip(),
               "probe": [], "runs": [], "imitation": {}}
     t0 = time.perf_counter()
@@ -138,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  probe {i} {g}: signal {100 * pr['signal_share']:.1f}% col_adv {100 * pr['col_adv_share']:.1f}%",
                   flush=True)
     probe_mean = {i: np.mean([r["signal_share"] for r in result["probe"] if r["setting"] == i]) for i in range(len(GRID))}
+    reaching = sorted((i for i, v in probe_mean.items() if v >= GATE_SHARE), key=lambda i: (-probe_mean[i], i))
     candidates = args.candidates if args.candidates is not None else sorted(
-        {i for i, v in probe_mean.items() if v >= GATE_SHARE} | {GRID.index(STOP10)})
+        set(reaching[:args.top] if args.top is not None else reaching) | {GRID.index(STOP10)})
     result["candidates"] = candidates
     for seed in args.seeds:
         il = imitation_planner(p, seed, splits, torch.device("cpu"))
