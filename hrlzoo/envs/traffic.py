@@ -242,3 +242,65 @@ class TrafficWorlds:
     def __del__(self):
         if getattr(self, "procs", None):
             self.close()
+
+
+# ---------------------------------------------------------------- the batched convention
+def _batched_base():
+    from hrlzoo.envs.batched import BatchedEnv
+
+    return BatchedEnv
+
+
+class TrafficBatched(_batched_base()):
+    """N worlds of TrafficSignalEnv behind hrlzoo.envs.batched's convention (torch in and out,
+    SAME_STEP auto-reset, one generator per world: world i's scenes depend on its seed alone),
+    for PPO and the other learners of hrlzoo.algos. Each world runs in a worker process
+    (TrafficWorlds). Every episode is `seconds / delta_time` decisions, then truncated.
+
+    After each step, `factors` [N, 6] (scaled) and `factors_unscaled` hold that step's factors
+    and `prev_obs` the observations the actions were taken in. The reward is the designed one,
+    or `reward_fn(prev_obs, factors) -> [N]` when set (a linear reward or a learned reward
+    model; the designed reward of the step stays in `designed` [N])."""
+
+    def __init__(self, num_envs: int, net: str = "single-intersection", seconds: int = 2000, delta_time: int = 5,
+                 yellow_time: int = 2, min_green: int = 5, factor_scale: Sequence[float] | None = None,
+                 device="cpu", autoreset: bool = True, reward_fn=None):
+        import torch
+
+        self.worlds = TrafficWorlds(num_envs, net=net, seconds=seconds, delta_time=delta_time, yellow_time=yellow_time,
+                                    min_green=min_green, factor_scale=factor_scale)
+        self.single_observation_space = self.worlds.observation_space
+        self.single_action_space = self.worlds.action_space
+        super().__init__(num_envs, int(seconds) // int(delta_time), device, autoreset)
+        self.reward_fn = reward_fn
+        d = self.single_observation_space.shape[0]
+        self._obs = np.zeros((num_envs, d), dtype=np.float32)
+        self.prev_obs = torch.zeros(num_envs, d, device=self.device)
+        self.factors = torch.zeros(num_envs, len(FACTORS), device=self.device, dtype=torch.float64)
+        self.factors_unscaled = self.factors.clone()
+        self.designed = torch.zeros(num_envs, device=self.device, dtype=torch.float64)
+
+    def _reset_worlds(self, idx):
+        idx = list(idx)
+        seeds = [int(self.np_random[i].integers(2**31 - 1)) for i in idx]
+        if idx:
+            self._obs[idx] = self.worlds.reset(idx, seeds)
+
+    def _step_worlds(self, action):
+        import torch
+
+        self.prev_obs = torch.as_tensor(self._obs.copy(), device=self.device)
+        obs, rew, term, trunc, z, zu = self.worlds.step(action.detach().cpu().numpy())
+        self._obs[:] = obs
+        t = lambda x, dt: torch.as_tensor(x, device=self.device, dtype=dt)  # noqa: E731
+        self.factors, self.factors_unscaled, self.designed = t(z, torch.float64), t(zu, torch.float64), t(rew, torch.float64)
+        reward = self.designed if self.reward_fn is None else self.reward_fn(self.prev_obs, self.factors)
+        return reward.to(torch.float32), t(term, torch.bool), t(trunc, torch.bool)
+
+    def _observe(self):
+        import torch
+
+        return torch.as_tensor(self._obs.copy(), device=self.device)
+
+    def close(self):
+        self.worlds.close()
