@@ -96,3 +96,36 @@ def test_bad_task_exits_2_before_writing(tmp_path, monkeypatch, capsys):
     assert traffic.main(["nope", "heron"]) == 2
     assert "traffic.tasks: no task 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "data").exists()
+
+
+def test_report_reads_the_traffic_runs(runs, tmp_path):
+    """heron_report's traffic part: per-seed means of the evaluation episodes (the rows the
+    traffic claims are judged on), the references, the curves figure and the section's text."""
+    import os
+
+    import polars as pl
+
+    from hrlzoo.pipeline.params import load_params
+    from stages.heron import report
+    from stages.heron.params import HeronParams
+
+    tmp, _, _ = runs
+    p = load_params("heron", HeronParams, root=tmp)
+    old = os.getcwd()
+    os.chdir(tmp)
+    try:
+        learned, refs, curves = report.traffic_tables(["traffic-references", "traffic-heron", "traffic-misweighted"])
+    finally:
+        os.chdir(old)
+    ev = pl.read_parquet(tmp / "data/heron/traffic/traffic-heron/eval.parquet")
+    mine = learned.filter(pl.col("method") == "heron").sort("seed")
+    assert mine["seed"].to_list() == sorted(p.seeds) and set(learned["task"]) == {"traffic"}
+    expect = ev.group_by("seed").agg(pl.col("return_true").mean()).sort("seed")["return_true"].to_list()
+    assert mine["return_true"].to_list() == pytest.approx(expect)
+    assert set(refs["method"]) == {f"fixed_cycle_{k}" for k in p.traffic.fixed_cycles} | {"random"}
+    assert set(curves["method"]) == {"heron", "misweighted"}
+    figs: list[str] = []
+    text = report.traffic_md(p, learned, refs, curves, tmp_path, figs)
+    assert figs == ["traffic_curves.png"] and (tmp_path / "traffic_curves.png").stat().st_size > 0
+    assert f"{p.sizes['smoke'].traffic.total_steps} decisions per seed" in text and "fixed_cycle_4" in text
+    assert report.traffic_md(p, None, None, None, tmp_path, []) == ""

@@ -1,4 +1,4 @@
-"""Stage heron_traffic: HERON's headline task, traffic-signal control in SUMO, one reward per run.
+"""Stages heron_traffic_reward and heron_traffic_prefs: HERON's headline task, traffic-signal control in SUMO, one reward per run.
 
     python -m stages.heron.traffic <task> <method>     # task: a key of params traffic.tasks
     python -m stages.heron.traffic <task> references   # fixed-time plans and a random policy
