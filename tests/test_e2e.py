@@ -186,11 +186,12 @@ def test_param_change_reruns_only_downstream_and_metrics_diff_shows_it(dvc_repo)
     status = run("dvc status", cwd=repo).stdout
     changed = set(re.findall(r"^(\S+):\s*$", status, flags=re.M))
     assert changed, status
-    assert all(s.startswith("heron_train_prefs@") for s in changed), changed
+    prefs = ("heron_train_prefs@", "heron_traffic_prefs@")  # the stages with a reward model
+    assert all(s.startswith(prefs) for s in changed), changed
     out = run("dvc repro", cwd=repo).stdout
     ran = set(re.findall(r"Running stage '([^']+)'", out))
-    assert {s for s in ran if s.startswith("heron_train")} == changed
-    assert not any(s.startswith("heron_train_reward") or s == "heron_labels" for s in ran)
+    assert {s for s in ran if s.startswith(("heron_train", "heron_traffic"))} == changed
+    assert not any(s.startswith(("heron_train_reward", "heron_traffic_reward")) or s == "heron_labels" for s in ran)
     diff = run("dvc metrics diff", cwd=repo).stdout
     changed_rows = [line for line in diff.splitlines() if line.startswith("reports/heron/metrics.json")]
     assert any(".rlhf." in r or ".heron." in r for r in changed_rows), diff
