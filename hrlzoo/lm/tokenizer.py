@@ -125,3 +125,85 @@ class CharTokenizer:
 
     def __eq__(self, other) -> bool:
         return isinstance(other, CharTokenizer) and self.itos == other.itos
+
+
+class WordTokenizer:
+    """Whole words (split on whitespace) plus `<pad> <bos> <eos>`, for text games whose
+    utterances are a few words each (ArCHer's Twenty Questions: "is it made of wood ?" is six
+    tokens). The same interface as `CharTokenizer` (pad_id, bos_id, eos_id, encode, decode,
+    vocab_size, save/load), so `hrlzoo.lm.sampler` and `hrlzoo.lm.sft` take either. Decoding
+    joins words with one space. An unknown word raises `ValueError`."""
+
+    def __init__(self, words: Sequence[str]):
+        words = list(words)
+        if len(set(words)) != len(words):
+            raise ValueError("words has repeats")
+        if any(not w or any(c.isspace() for c in w) for w in words):
+            raise ValueError("a word is empty or contains whitespace")
+        self.words = tuple(words)
+        self.specials = (PAD, BOS, EOS)
+        self.itos: list[str] = list(self.specials) + words
+        self.stoi = {s: i for i, s in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            raise ValueError("a word collides with a special token")
+        self.pad_id, self.bos_id, self.eos_id = self.stoi[PAD], self.stoi[BOS], self.stoi[EOS]
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def token_id(self, token: str) -> int:
+        return self.stoi[token]
+
+    @property
+    def special_ids(self) -> frozenset[int]:
+        return frozenset(self.stoi[s] for s in self.specials)
+
+    def encode(self, text: str, *, bos: bool = False, eos: bool = False) -> list[int]:
+        ids = [self.bos_id] if bos else []
+        for w in text.split():
+            i = self.stoi.get(w)
+            if i is None:
+                raise ValueError(f"word {w!r} is not in the tokenizer's vocabulary")
+            ids.append(i)
+        if eos:
+            ids.append(self.eos_id)
+        return ids
+
+    def decode(self, ids: Iterable[int], *, skip_special: bool = False, stop_at_pad: bool = False) -> str:
+        if hasattr(ids, "tolist"):
+            ids = ids.tolist()
+        out = []
+        specials = self.special_ids if skip_special else frozenset()
+        for i in ids:
+            if stop_at_pad and i == self.pad_id:
+                break
+            if i in specials:
+                continue
+            out.append(self.itos[i])
+        return " ".join(out)
+
+    def decode_batch(self, rows, **kw) -> list[str]:
+        return [self.decode(r, **kw) for r in rows]
+
+    def to_dict(self) -> dict:
+        return {"kind": "word", "words": list(self.words)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "WordTokenizer":
+        return cls(d["words"])
+
+    def save(self, path: str | os.PathLike) -> None:
+        with open(path, "w") as f:
+            json.dump(self.to_dict(), f, indent=1)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "WordTokenizer":
+        with open(path) as f:
+            return cls.from_dict(json.load(f))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, WordTokenizer) and self.itos == other.itos
