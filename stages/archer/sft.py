@@ -8,9 +8,11 @@ the generated world, every turn one (history, utterance) pair. SFT (step 2, offi
 `archer/algorithms/bc`): token-level BC of a TinyGPT on those pairs, loss on the utterance and
 its stop token (`hrlzoo.lm.sft.train_sft`, Lightning).
 
-Gate (issue 18): the SFT policy, sampling at the rollout temperature, must win between
-`gate_min_win` and `gate_max_win` of its games within the turn limit (headroom both ways); the
-stage fails, writing nothing, otherwise. gate.json also states the optimal questioner's return
+Gate (issue 18): the SFT policy, sampling at the rollout temperature, should win between
+`gate_min_win` and `gate_max_win` of its games within the turn limit (headroom both ways). The
+stage records whether it does (gate.json "passed") and goes on: the report's pre-registered
+gates (stages/archer/claims.yaml, judged over the RL seeds' evaluation samples) then make the
+claims on that size untestable, with the measurement. gate.json also states the optimal questioner's return
 (`optimal_return`, exact DP), the scripted questioner's, and the SFT policy's greedy and sampled
 returns.
 
@@ -92,10 +94,10 @@ def body(ctx: Stage) -> None:
     optimal = optimal_return(w, p.game.max_turns, p.game.guess_max)
     ctx.log(f"gate: sampled return {sampled['return']:.2f} win {sampled['win']:.2f} invalid {sampled['invalid']:.3f}; "
             f"greedy return {greedy['return']:.2f} win {greedy['win']:.2f}; optimal return {optimal:.2f}")
-    if not s.gate_min_win <= sampled["win"] <= s.gate_max_win:
-        ctx.log(f"gate failed: the SFT policy wins {sampled['win']:.2f} of its games, outside "
-                f"[{s.gate_min_win}, {s.gate_max_win}] (nothing written)")
-        raise SystemExit(1)
+    passed = s.gate_min_win <= sampled["win"] <= s.gate_max_win
+    if not passed:  # the report's gates (claims.yaml) then make every claim on this size untestable
+        ctx.log(f"gate NOT met: the SFT policy wins {sampled['win']:.2f} of its games, outside "
+                f"[{s.gate_min_win}, {s.gate_max_win}]")
 
     out = ctx.out(common.SFT_ROOT / size)
     out.mkdir(parents=True)
@@ -106,7 +108,7 @@ def body(ctx: Stage) -> None:
     (out / "gate.json").write_text(json.dumps(
         {"size": size, "parameters": model.num_params(), "utterances": len(pairs), "offline_games": len(games),
          "scripted": script, "sampled": sampled, "greedy": greedy, "optimal_return": optimal,
-         "gate": {"min_win": s.gate_min_win, "max_win": s.gate_max_win}}, indent=1, sort_keys=True))
+         "gate": {"min_win": s.gate_min_win, "max_win": s.gate_max_win, "passed": passed}}, indent=1, sort_keys=True))
 
 
 def main(argv: list[str] | None = None) -> int:
