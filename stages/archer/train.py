@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 import numpy as np
 
@@ -66,7 +67,7 @@ def run_seed(ctx: Stage, method: str, size: str, seed: int):
         encoder, _ = common.load_sft(sizes(p).critic_size, ctx.device)
         trainer = archer.ArcherTrainer(policy, archer.DoubleCritic(encoder), tok, cfg, seed)
     elif method == "filtered_bc":
-        bc = archer.FilteredBC(policy, tok, cfg, seed, p.rl.filter_quantile)
+        bc = archer.FilteredBC(policy, tok, replace(cfg, lm_lr=p.rl.bc_lr), seed, p.rl.filter_quantile)
     elif method == "ppo":
         ppo = TokenPPO(policy, TokenPPOConfig(gamma=p.rl.gamma, lam=p.rl.ppo_lam, epochs=s.ppo_epochs,
                                               minibatches=s.ppo_minibatches, clip=p.rl.ppo_clip,
