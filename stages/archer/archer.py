@@ -288,8 +288,7 @@ def chai_actor(policy, target: DoubleCritic, tok, *, k: int, max_new_tokens: int
                 roll = sample(policy, prompts, max_new_tokens=max_new_tokens, pad_id=tok.pad_id,
                               stop_ids=[tok.eos_id], temperature=temperature, generator=gen)
                 a = rollout_action(roll, tok)
-                views = [[tok.bos_id, *tok.encode(t), tok.eos_id] if _known(tok, t) else [tok.bos_id, tok.eos_id]
-                         for t in a.texts]
+                views = [[tok.bos_id, *tok.encode(t), tok.eos_id] for t in a.texts]  # the critic's view
                 q1, q2, _, _ = target(prompts, views)
                 rolls.append(a)
                 qs.append(torch.minimum(q1, q2))
@@ -299,7 +298,3 @@ def chai_actor(policy, target: DoubleCritic, tok, *, k: int, max_new_tokens: int
                       [rolls[b].logprobs[i] for i, b in enumerate(best)])
 
     return act
-
-
-def _known(tok, text: str) -> bool:
-    return all(w in tok.stoi for w in text.split())
