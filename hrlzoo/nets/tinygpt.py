@@ -7,6 +7,7 @@
     cache = model.new_cache(B, max_len)                   # KV cache for incremental decoding
     logits = model(prompt, pos=pos, key_mask=mask[:, :P], cache=cache)   # prefill
     logits = model(next_tok[:, None], pos=pos_t, key_mask=mask[:, :P + 1], cache=cache)  # one step
+    h = model.hidden(ids, pos=pos, key_mask=mask)         # [B, T, d_model]: before the output head
 
 Block (pre-LN, as GPT-2 / nanoGPT):  x = x + Attn(LN(x));  x = x + MLP(LN(x));  logits =
 LN(x) @ E^T with the output head tied to the token embedding E (`tie_weights`).
@@ -166,6 +167,12 @@ class TinyGPT(nn.Module):
 
         pos: [B, T] positions (default 0..T-1, or continuing the cache); key_mask: [B, S] bool,
         real keys among all S = cache.length + T keys; cache: appended to and advanced."""
+        return self.head(self.hidden(idx, pos, key_mask, cache))
+
+    def hidden(self, idx: torch.Tensor, pos: torch.Tensor | None = None,
+               key_mask: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
+        """The last block's output after the final LayerNorm, [B, T, d_model]: what the output
+        head reads (same arguments as `forward`). Value heads and critics read it too."""
         B, T = idx.shape
         start = cache.length if cache is not None else 0
         if pos is None:
@@ -182,7 +189,7 @@ class TinyGPT(nn.Module):
             x = block(x, rope, mask, cache, i)
         if cache is not None:
             cache.length = start + T
-        return self.head(self.ln_f(x))
+        return self.ln_f(x)
 
     def config_dict(self) -> dict:
         return asdict(self.cfg)
