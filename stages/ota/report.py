@@ -76,23 +76,31 @@ def size_deviation(p: OTAParams) -> str:
             "`scale: paper` restores the published sizes.")
 
 
-DIAGNOSIS = """Our reading of the run committed in stop 10 (2026-12-03: `cpu` scale, 3 seeds, the
-tables above are that run); it was written for that run, so check it still applies to another:
+DIAGNOSIS = """Our reading of the run committed on 2026-12-07 (`cpu` scale, 3 seeds, the official option
+rule; the tables above are that run); it was written for that run, so check it still applies to another:
 
+- **The gates.** HIQL reaches 0.05 on medium, 0.05 on large and 0 on giant, far below the
+  registered gates (0.60 / 0.35 / 0.15; OGBench reports about 0.79 on medium). With 3 seeds the
+  gates are inconclusive and so is every claim; with 5 seeds of this regime they would fail and
+  every claim would be untestable. The verdicts therefore say nothing about the paper yet: this
+  `cpu` scale (3,000 steps of 128x2 MLPs on 200 episodes) is far from HIQL's working regime, and
+  the spec's sizes (256x2 + LayerNorm, 30-50k steps) cost 5-9 hours of this DAG on 2 cores
+  (benchmarks/ota_updates.py; issue 13).
 - **Giant maze, success.** No learned policy reaches a goal on the giant maze, while HIQL's own
   low level steered by the oracle's subgoals always does (`hiql_oracle`). The low level is
   therefore not the problem; the high level is, as the OTA paper argues. OTA's option-aware
-  value does help there - it is more order-consistent than HIQL's and its advantage signs are
-  right more often, increasingly so with larger n (tables above) - but a few thousand gradient
-  steps of a 128x2 MLP on 100 episodes do not make either value accurate over the giant maze's
-  500-1000-step horizons, so neither high level gets the agent to the goal. The paper trains
-  1M steps of 512x3 networks on five times the data.
-- **The gap and maze size.** On the medium maze OTA's gain over HIQL is large and clear (the
-  paper's effect); on the large maze it is small or nil (within the seeds' noise; it is zero in
-  one run and about +0.05 in another, on another CPU); on the giant one it is zero because both
-  fail. At our scale the gain therefore shrinks with maze size, the opposite of the paper's trend,
-  because the values of the larger mazes are under-trained at a fixed step budget. A `paper`-
-  scale run (GPU) is the test that could overturn this.
+  value is more order-consistent than HIQL's (0.72 for HIQL, 0.76 / 0.77 / 0.79 for n = 3 / 5 / 10)
+  and its advantage signs are right more often (0.68, then 0.71 / 0.73 / 0.78), but neither value
+  is accurate enough over the giant maze's 500-1000-step horizons to get the agent to the goal.
+- **The gap and maze size.** On the medium maze OTA (n = 5) beats HIQL by 0.32 (paired t interval
+  0.13 to 0.51, 3 seeds); on the large maze the gap is about nil (0.02, interval -0.06 to 0.09); on
+  the giant one it is zero because both fail. At our scale the gain shrinks with maze size, the
+  opposite of the paper's trend, because the larger mazes' values are under-trained at a fixed
+  step budget.
+- **The option rule.** This run differs from the stop-10 run only in OTA's option rule (HIQL, GCBC
+  and GCIVL gave the same numbers on every seed): OTA's medium success went from 0.38 to 0.37
+  (per seed 0.55 / 0.40 / 0.20 -> 0.40 / 0.35 / 0.35), large from 0.05 to 0.07: no visible effect at
+  3 seeds.
 """
 
 
