@@ -255,7 +255,11 @@ def body(ctx: Stage) -> None:
         out / "levels.parquet")
     save_pt({"ppo": res.agent.state_dict(), "normalizer": res.normalizer.state_dict(),
              "reward_models": None if rms is None else [m.net.state_dict() for m in rms.modules],
-             "task": task, "method": method, "seeds": seeds, "info": res.info}, out / "policy.pt")
+             "task": task, "method": method, "seeds": seeds,
+             # timings are logged, not saved: the artifact's bytes must not depend on the machine's load
+             "info": {k: v for k, v in res.info.items() if k not in ("wall_s", "env_steps_per_s")}},
+            out / "policy.pt")
+    ctx.log(f"{task} / {method}: {res.info.get('env_steps_per_s', 0):.0f} env steps/s")
     ctx.log(f"{task} / {method}: designed return " + ", ".join(
         f"seed {s} {ev.filter(pl.col('seed') == s)['return_true'].mean():.1f}" for s in seeds))
 
