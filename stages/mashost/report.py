@@ -191,7 +191,7 @@ def body(ctx: Stage) -> None:
         *claims_sections(claims, verdicts, ""),
         ("Figures", "\n".join(f"![{f}](figures/{f})" for f in figs)),
         ("The oracle's graph per cell", oracle_lines),
-        ("Deviations and our reading (everything here: no official code)", "\n".join(f"- {d}" for d in OUR_READING)),
+        ("Deviations (Our reading: everything here, there is no official code)", "\n".join(f"- {d}" for d in OUR_READING)),
         ("Rebuild time (dated, of the committed run)", REBUILD_TIME),
         ("Reproduce", "```\nmake repro PAPER=mashost            # or: dvc repro mashost_report\n"
          "snakemake --cores 2 reports/mashost/metrics.json\n```"),
