@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+CHECK_MARKER = "data/params.ok"  # the output of dvc.yaml's `params_check`, a dependency of every stage
 
 @dataclass
 class StageSpec:
@@ -85,3 +86,16 @@ def dvc_edges(root: str | Path = ".") -> set[tuple[str, str]]:
     with Repo(str(root)) as repo:
         # networkx edges point from a stage to the stages it depends on
         return {(address(b, root), address(a, root)) for a, b in repo.index.graph.edges}
+
+
+def producer_of(path: str | Path, root: str | Path = ".") -> tuple[str, str] | None:
+    """(output, stage) of the DVC stage whose output is `path` or holds it, or None."""
+    root = Path(root).resolve()
+    if not (root / "dvc.yaml").exists():
+        return None
+    path = Path(path)
+    for spec in dvc_stages(root):
+        for out in spec.outs:
+            if path == Path(out) or Path(out) in path.parents:
+                return out, spec.name
+    return None

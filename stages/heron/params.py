@@ -12,6 +12,7 @@ from hrlzoo.pipeline.params import SCALES, Common, knob
 
 METHODS = ("true_reward", "misweighted", "heuristic", "rlhf", "heron")
 PREFERENCE_METHODS = ("rlhf", "heron")  # methods that learn a reward model from preferences
+TASKS = ("pendulum", "pendulum_x100", "mountaincar", "mountaincar_official")  # = the fields of ScaleSizes
 
 
 @dataclass
@@ -88,22 +89,16 @@ class ScaleSizes:
     mountaincar_official: TaskSizes = knob(factory=TaskSizes, help="sizes of mountain car with the official goal factor")
 
 
+assert TASKS == tuple(ScaleSizes.__dataclass_fields__)
+
+
 @dataclass
 class HeronParams(Common):
-    tasks: dict[str, TaskParams] = knob(factory=dict, help="task name -> environment and factors")
+    tasks: dict[str, TaskParams] = knob(factory=dict, keys=TASKS, all_keys=True, help="task name -> environment and factors")
     td3: TD3Params = knob(factory=TD3Params, help="policy learner")
     reward_model: RewardModelParams = knob(factory=RewardModelParams, help="Bradley-Terry reward model")
-    sizes: dict[str, ScaleSizes] = knob(factory=dict, help="scale -> task -> sizes")
+    sizes: dict[str, ScaleSizes] = knob(factory=dict, keys=SCALES, all_keys=True, help="scale -> task -> sizes")
     label_pairs: int = knob(2000, ge=10, help="transitions labelled pairwise by the label-diagnostic stage")
-
-    def validate(self) -> str | None:
-        for scale in SCALES:
-            if scale not in self.sizes:
-                return f"sizes.{scale}: missing (every paper declares smoke, cpu and paper sizes)"
-        for task in self.tasks:
-            if task not in ScaleSizes.__dataclass_fields__:
-                return f"tasks.{task}: unknown task (sizes are declared for {list(ScaleSizes.__dataclass_fields__)})"
-        return None
 
 
 def task_sizes(p: HeronParams, task: str) -> TaskSizes:
