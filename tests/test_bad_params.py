@@ -243,3 +243,32 @@ def test_the_stage_itself_exits_2_and_leaves_the_previous_output(tmp_path, monke
     assert_one_line(err.removeprefix("error: "), paper, key, phrase)
     for out in outs:
         assert sorted(p.name for p in Path(out).iterdir()) == ["previous.txt"]
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_a_missing_input_names_it_and_its_stage(tmp_path, monkeypatch, capsys, paper):
+    """The paper's report stage in a repository whose artifacts were never built: exit 2 and one
+    line naming the missing input and the stage that writes it (not a traceback)."""
+    import subprocess
+
+    from hrlzoo.pipeline.dag import dvc_stages
+
+    for name in ("dvc.yaml", "params"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, tmp_path / name)
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "config").write_text((ROOT / ".dvc" / "config").read_text())
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    specs = dvc_stages(tmp_path)
+    report = next(s for s in specs if s.name == f"{paper}_report")
+    writers = {o: s.name for s in specs for o in s.outs}
+    _, _, module, *args = report.cmd.split()
+    code = importlib.import_module(module).main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    line = err[-1][err[-1].index("error: "):]  # (after a progress bar's last update)
+    assert line.startswith("error: ") and ": input " in line, line
+    missing = line.split(" input ", 1)[1].split(" is missing", 1)[0]
+    assert missing in report.deps, (missing, report.deps)
+    assert f"stage {writers[missing]} writes it" in line, line
+    assert not any(l.startswith("Traceback") for l in err), err
