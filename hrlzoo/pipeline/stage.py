@@ -137,6 +137,7 @@ class Stage:
     device: Any = None
     threads: int = 1
     started: float = field(default_factory=time.time)
+    bar: Any = None  # the latest progress bar: where a failure happened (its description and step)
 
     def out(self, final: str | os.PathLike) -> Path:
         """The temporary path to write the declared output `final` to."""
@@ -157,8 +158,17 @@ class Stage:
         from tqdm import tqdm
 
         tty = sys.stderr.isatty()
-        return tqdm(total=total, desc=f"{self.name} {desc}", unit=unit, file=sys.stderr,
-                    mininterval=0.5 if tty else 10.0, dynamic_ncols=tty, leave=tty)
+        self.bar = tqdm(total=total, desc=f"{self.name} {desc}", unit=unit, file=sys.stderr,
+                        mininterval=0.5 if tty else 10.0, dynamic_ncols=tty, leave=tty)
+        return self.bar
+
+    def where(self, msg: str) -> str:
+        """`msg` naming this stage and, when it names no step, the step of the latest progress bar."""
+        if not msg.startswith(f"{self.name}:"):
+            msg = f"{self.name}: {msg}"
+        if " at step " not in msg and self.bar is not None:
+            msg += f" at step {self.bar.n + 1} of '{self.bar.desc}'"
+        return msg
 
     def log(self, msg: str) -> None:
         print(f"[{self.name} {time.time() - self.started:7.1f}s] {msg}", file=sys.stderr, flush=True)
@@ -206,7 +216,7 @@ def run_stage(name: str, paper: str, schema: type, body: Callable[[Stage], None]
         print(f"error: {missing_input_message(name, missing)}", file=sys.stderr)
         return 2
     except NonFiniteError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"\nerror: {ctx.where(str(e))}", file=sys.stderr)
         _cleanup(finals)
         return 1
     except BaseException:
