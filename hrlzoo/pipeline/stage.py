@@ -222,12 +222,18 @@ def run_stage(name: str, paper: str, schema: type, body: Callable[[Stage], None]
     except BaseException:
         _cleanup(finals)
         raise
-    seconds = time.time() - ctx.started
-    ctx.log(f"done in {seconds:.1f}s")
+    ctx.log(f"done in {time.time() - ctx.started:.1f}s")
     from hrlzoo.pipeline import timings
 
-    timings.record(timings.command_line(argv), getattr(params, "scale", "?"), seconds)
+    timings.record(timings.command_line(argv), getattr(params, "scale", timings.ANY), _process_seconds())
     return 0
+
+
+def _process_seconds() -> float:
+    """Wall seconds since this process started (imports included)."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
 
 
 def _naming_the_file(e: ParamsError, paper: str) -> str:

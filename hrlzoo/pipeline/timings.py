@@ -3,8 +3,9 @@
 
     {"cpu": {"python -m stages.heron.train pendulum heron": 231.4, ...}, "smoke": {...}}
 
-Keys are the stage's command line as dvc.yaml resolves it, so both engines (DVC, Snakemake)
-and any machine share one record; each run replaces its stage's entry. `make repro` reads it to
+Keys are the stage's command line as dvc.yaml resolves it, so every engine (DVC, Snakemake,
+`make repro`) and any machine share one record; each run replaces its stage's entry. The time
+is the stage process's whole life (imports included): what a rebuild waits for. `make repro` reads it to
 print what it will run and for how long (`hrlzoo.pipeline.repro`).
 """
 
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 FILE = Path("reports") / "timings.json"
+ANY = "any"  # the scale of a stage without params (params_check, summary)
 
 
 def command_line(argv: list[str] | None = None) -> str | None:
