@@ -27,7 +27,8 @@ $(STAMP): pyproject.toml requirements.lock
 
 # hrlzoo/pipeline/repro.py: params checked first (exit 2), DVC decides what is out of date,
 # the stages run side by side on every core (CORES=n to limit), then `dvc commit -f`.
-TARGETS := $(if $(PAPER),$(PAPER)_report summary)
+# PAPER: its report with everything upstream, and the summary alone (not the other papers).
+TARGETS := $(if $(PAPER),$(PAPER)_report --single summary)
 CORES ?= 0
 
 repro: $(STAMP)

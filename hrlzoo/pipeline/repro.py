@@ -1,7 +1,11 @@
 """`make repro`: rebuild what is out of date on every core, saying first what it will run and
 for how long, then showing progress over the DAG.
 
-    python -m hrlzoo.pipeline.repro [--cores N] [--dry] [STAGE ...]   # no STAGE: everything
+    python -m hrlzoo.pipeline.repro [--cores N] [--dry] [STAGE ...] [--single STAGE ...]
+
+STAGE: a target with everything upstream (none: every stage); `--single`: a stage without its
+upstream (`make repro PAPER=heron` adds `--single summary`: the summary reads every paper's
+committed metrics.json, and HERON's alone must not rebuild the others).
 
 1. Every params file is checked (`hrlzoo.pipeline.check`): a bad one exits 2 before anything.
 2. DVC decides what is out of date (`stage.changed()`: commands, dependencies, params and
@@ -66,7 +70,7 @@ def cores_available() -> int:
 
 # ---------------------------------------------------------------- what to run
 
-def plan(root: Path, targets: list[str], specs: dict) -> tuple[list[Job], int]:
+def plan(root: Path, targets: list[str], specs: dict, single: list[str] = ()) -> tuple[list[Job], int]:
     """(jobs to run in dependency order, stages in the targets' DAG). Outputs DVC's cache holds
     for an unchanged stage are checked out first."""
     import networkx as nx
@@ -76,9 +80,10 @@ def plan(root: Path, targets: list[str], specs: dict) -> tuple[list[Job], int]:
 
     with Repo(str(root)) as repo, repo.lock:
         graph = repo.index.graph  # edges: stage -> a stage it depends on
-        if targets:
+        if targets or single:
             chosen = {st for t in targets for st in repo.stage.collect(t)}
             chosen |= {d for st in chosen for d in nx.descendants(graph, st)}
+            chosen |= {st for t in single for st in repo.stage.collect(t)}
         else:
             chosen = {st for st in graph if getattr(st, "cmd", None)}
         sub = graph.subgraph(chosen)
@@ -303,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m hrlzoo.pipeline.repro", description=__doc__.splitlines()[0])
     ap.add_argument("targets", nargs="*", help="DVC stages (with everything upstream); none: every stage")
+    ap.add_argument("--single", nargs="+", default=[], metavar="STAGE",
+                    help="stages to run when out of date, without their upstream")
     ap.add_argument("--cores", type=int, default=0, help="cores to fill (default 0: every core of the machine)")
     ap.add_argument("--dry", action="store_true", help="print the plan, run nothing")
     args = ap.parse_args(argv)
@@ -315,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         n = remove_partials(root, specs)
         if n:
             print(f"[repro] removed {n} leftover .partial files of killed stages", flush=True)
-    jobs, total = plan(root, args.targets, specs)
+    jobs, total = plan(root, args.targets, specs, args.single)
     print_plan(jobs, total, cores)
     if args.dry or not jobs:
         return 0

@@ -83,8 +83,8 @@ def git_identity_problem() -> str | None:
 
     if not os.environ.get("DVC_EXP_NAME"):
         return None
-    for key, env in (("user.name", "GIT_COMMITTER_NAME"), ("user.email", "GIT_COMMITTER_EMAIL")):
-        if os.environ.get(env):
+    for key, what in (("user.name", "NAME"), ("user.email", "EMAIL")):
+        if os.environ.get(f"GIT_AUTHOR_{what}") and os.environ.get(f"GIT_COMMITTER_{what}"):
             continue
         res = subprocess.run(["git", "config", "--get", key], capture_output=True, text=True)
         if res.returncode != 0 or not res.stdout.strip():
