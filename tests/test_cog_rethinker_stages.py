@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from hrlzoo.pipeline.claims import VERDICTS
 
 PAPER = "cog_rethinker"
 
@@ -79,9 +80,10 @@ def test_smoke_pipeline_writes_every_output(smoke_run):
 
     rep = smoke_run / "reports" / PAPER
     metrics = json.loads((rep / "metrics.json").read_text())
-    claims = yaml.safe_load((smoke_run / "stages" / PAPER / "claims.yaml").read_text())
+    claims = yaml.safe_load((smoke_run / "stages" / PAPER / "claims.yaml").read_text())["claims"]
     assert metrics["scale"] == "smoke" and set(metrics["claims"]) == {c["id"] for c in claims}
-    assert all(c["verdict"] in ("reproduced", "not reproduced", "inconclusive") for c in metrics["claims"].values())
+    assert all(c["verdict"] in VERDICTS for c in metrics["claims"].values())
+    assert (rep / "seeds.csv").exists()
     text = (rep / "report.md").read_text()
     assert all(c["id"] in text for c in claims) and "Deviations" in text and "distillation" in text
     assert list((rep / "figures").glob("*.png")) and list((rep / "curves").glob("*.csv"))

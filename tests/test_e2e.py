@@ -75,15 +75,23 @@ PAPERS = sorted(p.parent.name for p in (ROOT / "stages").glob("*/claims.yaml"))
 def test_dvc_repro_writes_report_with_a_verdict_for_every_claim(dvc_repo, paper):
     import yaml
 
-    claims = yaml.safe_load((dvc_repo / f"stages/{paper}/claims.yaml").read_text())
+    from hrlzoo.pipeline.claims import VERDICTS
+
+    declared = yaml.safe_load((dvc_repo / f"stages/{paper}/claims.yaml").read_text())
+    claims, gates = declared.get("claims") or [], declared.get("gates") or []
     metrics = json.loads((dvc_repo / f"reports/{paper}/metrics.json").read_text())
     assert metrics["scale"] == "smoke"
     assert set(metrics["claims"]) == {c["id"] for c in claims}
-    for c in metrics["claims"].values():
-        assert c["verdict"] in ("reproduced", "not reproduced", "inconclusive")
+    assert set(metrics["gates"]) == {g["id"] for g in gates}
+    for c in [*metrics["claims"].values(), *metrics["gates"].values()]:
+        assert c["verdict"] in VERDICTS and c["registered"] in ("before-results", "post-hoc")
+        assert isinstance(c["n_method"], int)
+        assert c["interval"] in ("", "paired t", "Welch t") or c["interval"].startswith("one-sample t")
     report = (dvc_repo / f"reports/{paper}/report.md").read_text()
-    for c in claims:
+    for c in [*claims, *gates]:
         assert c["id"] in report
+    assert "## Gates" in report and "How the gates and claims were declared" in report
+    assert (dvc_repo / f"reports/{paper}/seeds.csv").read_text().count("\n") > 1
     assert "Deviations" in report
     assert list((dvc_repo / f"reports/{paper}/figures").glob("*.png"))
     assert paper in (dvc_repo / "reports/README.md").read_text()

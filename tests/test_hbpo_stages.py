@@ -76,9 +76,12 @@ def test_report_has_every_claim_and_figures(smoke_run):
 
     tmp, _, _ = smoke_run
     out = tmp / "reports/hbpo"
-    claims = yaml.safe_load((ROOT / "stages/hbpo/claims.yaml").read_text())
+    declared = yaml.safe_load((ROOT / "stages/hbpo/claims.yaml").read_text())
+    claims = declared["claims"] + declared["gates"]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["scale"] == "smoke" and set(metrics["claims"]) == {c["id"] for c in claims}
+    assert metrics["scale"] == "smoke" and set(metrics["claims"]) | set(metrics["gates"]) == {c["id"] for c in claims}
+    seeds = (out / "seeds.csv").read_text().splitlines()[0].split(",")
+    assert {"token_gap", "budget_ratio", "verbose", "token_reduction"} <= set(seeds)
     text = (out / "report.md").read_text()
     assert "Deviations" in text and all(c["id"] in text for c in claims)
     assert {p.name for p in (out / "figures").glob("*.png")} >= {"tokens_vs_level.png", "forced_budgets.png"}

@@ -11,10 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from hrlzoo.pipeline.claims import Claim, evaluate, summarise
-from hrlzoo.pipeline.report import (claims_md, dumps_json, format_ci, markdown_table,
-                                    metrics_dict, plot_curves, published_md, save_figure,
-                                    summary_md, write_json_atomic, write_report_md)
+from hrlzoo.pipeline.claims import Claim, ClaimSet, Retired, evaluate, summarise
+from hrlzoo.pipeline.report import (claims_md, claims_sections, curve_stats, dumps_json, format_ci,
+                                    markdown_table, metrics_dict, plot_curves, plot_intervals,
+                                    published_md, save_figure, summary_md, write_json_atomic,
+                                    write_report_md, write_seeds_csv)
 from stages import summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,26 +26,31 @@ def results_table() -> pl.DataFrame:
     rows = []
     for task in ("pendulum", "mountain"):
         for method, mu in (("heron", -150.0), ("misweighted", -300.0)):
-            for seed in range(4):
+            for seed in range(5):
                 rows.append({"task": task, "method": method, "seed": seed,
                              "return": mu + rng.normal() * 5, "success": float(rng.random() > 0.5)})
     return pl.DataFrame(rows)
 
 
+REG = {"registered": "before-results"}
+GATE = Claim(id="learns", text="misweighted learns.", metric="return", method="misweighted",
+             where={"task": "pendulum"}, relation="at_least", value=-1000, source="spec", kind="gate", **REG)
 CLAIMS = [
     Claim(id="beats", text="HERON beats misweighted.", metric="return", method="heron",
-          where={"task": "pendulum"}, relation="greater", baseline="misweighted",
-          source="paper §5.1"),
+          where={"task": "pendulum"}, relation="greater", baseline="misweighted", margin=50.0,
+          margin_source="a third of the paper's gain", gates=["learns"], source="paper §5.1", **REG),
     Claim(id="ghost", text="HERON beats RLHF.", metric="return", method="heron",
-          where={"task": "pendulum"}, relation="greater", baseline="rlhf", source="paper §5.2"),
+          where={"task": "pendulum"}, relation="greater", baseline="rlhf", source="paper §5.2",
+          margin_source="no number in the paper", registered="post-hoc", post_hoc_reason="added late"),
 ]
+CLAIMSET = ClaimSet(CLAIMS, [GATE], retired=[Retired("old", "An old claim.", "reproduced", "by construction")])
 
 
 @pytest.fixture(scope="module")
 def evaluated():
     t = results_table()
-    return (summarise(t, by=["task", "method"], metrics=["return", "success"], n_boot=500),
-            evaluate(CLAIMS, t, n_boot=500))
+    return (summarise(t, by=["task", "method"], metrics=["return", "success"]),
+            evaluate(CLAIMSET, t, seeds=range(5)))
 
 
 # --------------------------------------------------------------------------- JSON
@@ -80,21 +86,26 @@ def _leaves(node, path=""):
 def test_metrics_dict_structure(evaluated, tmp_path):
     summary_df, verdicts = evaluated
     m = metrics_dict("heron", "cpu", summary_df, verdicts, extra={"title": "HERON"})
-    assert set(m) == {"paper", "scale", "results", "claims", "verdicts", "title"}
+    assert set(m) == {"paper", "scale", "results", "gates", "claims", "verdicts", "title"}
     assert m["scale"] == "cpu" and m["paper"] == "heron"
     leaf = m["results"]["pendulum"]["heron"]["return"]
-    assert set(leaf) == {"mean", "ci_low", "ci_high", "n"} and leaf["n"] == 4
+    assert set(leaf) == {"mean", "ci_low", "ci_high", "n"} and leaf["n"] == 5
     assert leaf["ci_low"] <= leaf["mean"] <= leaf["ci_high"]
     assert set(m["results"]) == {"pendulum", "mountain"}
     assert set(m["results"]["mountain"]["misweighted"]) == {"return", "success"}
-    assert m["claims"]["beats"]["verdict"] == "reproduced" and m["claims"]["beats"]["diff"] > 100
-    assert set(m["claims"]["beats"]) == {"verdict", "diff", "ci_low", "ci_high"}
-    assert m["claims"]["ghost"] == {"verdict": "inconclusive", "diff": None, "ci_low": None,
-                                    "ci_high": None}
-    assert m["verdicts"] == {"reproduced": 1, "not_reproduced": 0, "inconclusive": 1}
+    beats = m["claims"]["beats"]
+    assert beats["verdict"] == "reproduced" and beats["diff"] > 100
+    assert beats["n_method"] == 5 and beats["n_baseline"] == 5 and beats["paired"] is True
+    assert beats["interval"] == "paired t" and beats["margin"] == 50.0 and beats["gates"] == ["learns"]
+    assert beats["margin_source"] == "a third of the paper's gain" and beats["registered"] == "before-results"
+    ghost = m["claims"]["ghost"]
+    assert ghost["verdict"] == "inconclusive" and ghost["diff"] is None and ghost["ci_low"] is None
+    assert ghost["registered"] == "post-hoc" and "missing data" in ghost["reason"]
+    assert m["gates"]["learns"]["verdict"] == "reproduced" and m["gates"]["learns"]["interval"] == "one-sample t"
+    assert m["verdicts"] == {"reproduced": 1, "not_reproduced": 0, "inconclusive": 1, "untestable": 0}
     # what `dvc metrics show` flattens: every leaf a number, a string or null
     for path, value in _leaves(m):
-        assert value is None or isinstance(value, (int, float, str)), path
+        assert value is None or isinstance(value, (int, float, str, list)), path
     write_json_atomic(tmp_path / "metrics.json", m)
     assert json.loads((tmp_path / "metrics.json").read_text()) == m
     with pytest.raises(ValueError, match="override"):
@@ -129,10 +140,17 @@ def test_report_md(evaluated, tmp_path):
     assert table.splitlines()[0] == "| task | method | return [95% CI] | success [95% CI] | seeds |"
     assert len(table.splitlines()) == 2 + 4
     cm = claims_md(verdicts)
-    assert "| beats | HERON beats misweighted. |" in cm and "**reproduced**" in cm
-    assert "missing data: no rows for method=rlhf" in cm and "paper §5.2" in cm
-    assert "return, task=pendulum: heron > misweighted" in cm
-    assert cm.endswith("2 claims: 1 reproduced, 0 not reproduced, 1 inconclusive.")
+    assert "| beats | return, task=pendulum: heron > misweighted + 50 | 5 vs 5 |" in cm and "**reproduced**" in cm
+    assert "| paired t |" in cm and "missing data: no rows for method=rlhf" in cm and "learns" not in cm
+    assert cm.endswith("2 claims: 1 reproduced, 0 not reproduced, 1 inconclusive, 0 untestable.")
+    sections = dict(claims_sections(CLAIMSET, verdicts, diagnosis="Our reading."))
+    assert list(sections) == ["Gates", "Claims", "How the gates and claims were declared", "Retired claims"]
+    assert "| learns | return, task=pendulum: misweighted ≥ −1000 | 5 |" in sections["Gates"]
+    assert sections["Claims"].endswith("Our reading.") and "at least 5 seeds per side" in sections["Claims"]
+    decl = sections["How the gates and claims were declared"]
+    assert "50 (a third of the paper's gain)" in decl and "post-hoc: added late" in decl and "paper §5.2" in decl
+    assert "| old | An old claim. | reproduced | by construction | — |" in sections["Retired claims"]
+    assert "_No gates declared" in dict(claims_sections(ClaimSet(CLAIMS[1:]), verdicts[2:]))["Gates"]
     assert published_md([]) == ""
     pub = published_md([{"task": "pendulum", "method": "heron", "return": -140.2,
                          "source": "paper Table 2"}])
@@ -171,7 +189,29 @@ def test_save_figure_bytes_are_deterministic(tmp_path):
     assert b"Software" not in a and b"matplotlib" not in a.lower()
 
 
-@pytest.mark.parametrize("band", ["minmax", "ci"])
+def test_curve_bands_are_t_intervals():
+    df = pl.DataFrame({"step": [0] * 3 + [1] * 3 + [2], "method": ["a"] * 7, "ret": [1.0, 2, 3, 5, 5, 5, 7]})
+    st = curve_stats(df, "step", "ret", "method")
+    half = 4.302652729911275 / 3 ** 0.5  # t(0.975, 2) * sd 1 / sqrt(3)
+    assert st["lo"].to_list() == pytest.approx([2 - half, 5.0, 7.0])
+    assert st["hi"].to_list() == pytest.approx([2 + half, 5.0, 7.0]) and st["n"].to_list() == [3, 3, 1]
+    with pytest.raises(ValueError, match="band"):
+        curve_stats(df, "step", "ret", "method", band="minmax")
+
+
+def test_plot_intervals_and_seeds_csv(tmp_path):
+    t = results_table()
+    s = summarise(t, by=["task", "method"], metrics=["return"], single_model={"misweighted": "one model"})
+    fig = plot_intervals(s, x="method", group="method", metric="return", facet="task", points=t,
+                         path=tmp_path / "i.png", title="Final")
+    assert (tmp_path / "i.png").stat().st_size > 1000 and "95% t interval" in fig._suptitle.get_text()
+    write_seeds_csv(tmp_path / "a.csv", t)
+    write_seeds_csv(tmp_path / "b.csv", t.reverse())
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert pl.read_csv(tmp_path / "a.csv").height == t.height
+
+
+@pytest.mark.parametrize("band", ["ci", "none"])
 def test_plot_curves(tmp_path, band):
     rows = [{"step": s * 100, "seed": seed, "method": m, "task": t,
              "ret": float(s * (2 if m == "heron" else 1) + seed)}
@@ -190,17 +230,19 @@ def test_plot_curves(tmp_path, band):
 
 
 def fake_paper(root: Path, paper: str, verdicts: list[str], title: str | None = None) -> None:
-    t = pl.DataFrame({"method": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2,
-                      "ret": [10.0, 11.0, 12.0, 0.0, 1.0, 2.0]})
+    t = pl.DataFrame({"method": ["a"] * 5 + ["b"] * 5, "seed": [0, 1, 2, 3, 4] * 2,
+                      "ret": [10.0, 11.0, 12.0, 12.5, 13.0, 0.0, 1.0, 2.0, 1.5, 0.5]})
     rel = {"reproduced": "greater", "not reproduced": "less", "inconclusive": "greater"}
     claims = [Claim(id=f"c{i}", text="t", metric="ret" if v != "inconclusive" else "nope",
-                    method="a", baseline="b", relation=rel[v], source="s")
+                    method="a", baseline="b", relation=rel[v], source="s", margin=1.0 if i == 0 else 0.0,
+                    margin_source="m", registered="post-hoc" if i == 1 else "before-results",
+                    post_hoc_reason="late" if i == 1 else None)
               for i, v in enumerate(verdicts)]
-    vs = evaluate(claims, t, n_boot=200)
+    vs = evaluate(claims, t)
     assert [v.verdict for v in vs] == verdicts
     extra = {"title": title} if title else None
     write_json_atomic(root / "reports" / paper / "metrics.json",
-                      metrics_dict(paper, "smoke", summarise(t, ["method"], ["ret"], 200), vs, extra))
+                      metrics_dict(paper, "smoke", summarise(t, ["method"], ["ret"]), vs, extra))
 
 
 def test_summary_stage(tmp_path, capsys):
@@ -211,10 +253,12 @@ def test_summary_stage(tmp_path, capsys):
     readme = tmp_path / "reports" / "README.md"
     text = readme.read_text()
     lines = [ln for ln in text.splitlines() if ln.startswith("| ")]
-    assert lines[0] == "| paper | title | scale | claims | reproduced | not reproduced | inconclusive |"
-    assert lines[1] == "| [heron](heron/report.md) | HERON | smoke | 3 | 2 | 1 | 0 |"
-    assert lines[2] == "| [ota](ota/report.md) |  | smoke | 2 | 1 | 0 | 1 |"
-    assert lines[3] == "| **total** | 2 papers |  | 5 | 3 | 1 | 1 |"
+    assert lines[0] == ("| paper | title | scale | claims | reproduced | not reproduced | inconclusive | untestable "
+                        "| seeds per side | with margin | post-hoc |")
+    assert lines[1] == "| [heron](heron/report.md) | HERON | smoke | 3 | 2 | 1 | 0 | 0 | 5 | 1 | 1 |"
+    assert lines[2] == "| [ota](ota/report.md) |  | smoke | 2 | 1 | 0 | 1 | 0 | 5 | 1 | 1 |"
+    assert lines[3] == "| **total** | 2 papers |  | 5 | 3 | 1 | 1 | 0 |  | 2 | 2 |"
+    assert "not of equal strength" in text and "paired t" in text
     first = readme.read_bytes()
     assert summary.main(["--root", str(tmp_path)]) == 0
     assert readme.read_bytes() == first

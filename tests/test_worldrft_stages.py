@@ -97,7 +97,7 @@ def test_report_has_every_claim_and_figures(smoke_run):
     import yaml
 
     tmp, _, _ = smoke_run
-    claims = yaml.safe_load((ROOT / "stages/worldrft/claims.yaml").read_text())
+    claims = yaml.safe_load((ROOT / "stages/worldrft/claims.yaml").read_text())["claims"]
     metrics = json.loads((tmp / "reports/worldrft/metrics.json").read_text())
     assert metrics["scale"] == "smoke" and set(metrics["claims"]) == {c["id"] for c in claims}
     text = (tmp / "reports/worldrft/report.md").read_text()

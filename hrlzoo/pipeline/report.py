@@ -32,14 +32,16 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from hrlzoo.pipeline.claims import Claim, Verdict, count_verdicts
+from hrlzoo.pipeline.claims import MIN_SEEDS, Claim, Verdict, count_verdicts
 
 if TYPE_CHECKING:  # matplotlib is imported inside the plotting functions
     from matplotlib.figure import Figure
 
+    from hrlzoo.pipeline.claims import ClaimSet
+
 MINUS = "\u2212"  # typographic minus for human-facing numbers
 STAT_COLUMNS = ("metric", "mean", "ci_low", "ci_high", "n")
-RESERVED_KEYS = ("paper", "scale", "results", "claims", "verdicts")
+RESERVED_KEYS = ("paper", "scale", "results", "gates", "claims", "verdicts")
 
 # --------------------------------------------------------------------------- atomic files
 
@@ -114,10 +116,14 @@ def metrics_dict(paper: str, scale: str, summary_df: pl.DataFrame | None,
 
         {"paper": str, "scale": str,
          "results": {<by_1>: ... {<by_k>: {<metric>: {"mean", "ci_low", "ci_high", "n"}}}},
-         "claims": {<id>: {"verdict": str, "diff", "ci_low", "ci_high"}},
-         "verdicts": {"reproduced": int, "not_reproduced": int, "inconclusive": int},
+         "gates": {<id>: <entry>}, "claims": {<id>: <entry>},
+         "verdicts": {"reproduced": int, "not_reproduced": int, "inconclusive": int,
+                      "untestable": int},
          ...extra}
 
+    An entry is `Verdict.metrics_entry()`: the verdict, the estimate `diff` and its interval,
+    n per side, paired or not, the interval method, the margin and its source, the gates, the
+    registration and the reason.
     The `results` levels are the non-statistics columns of `summary_df` (the `by` of
     `summarise`) in their order, e.g. by=["task", "method"] gives results.pendulum.heron.return.
     Leaves are numbers (null where undefined), so `dvc metrics show/diff` shows them all.
@@ -142,14 +148,14 @@ def metrics_dict(paper: str, scale: str, summary_df: pl.DataFrame | None,
                 raise ValueError(f"metrics_dict: two summary rows for results.{path}")
             node[leaf] = {"mean": row["mean"], "ci_low": row["ci_low"],
                           "ci_high": row["ci_high"], "n": row["n"]}
-    claims: dict[str, Any] = {}
+    judged: dict[str, dict[str, Any]] = {"gate": {}, "claim": {}}
     for v in verdicts:
-        if v.id in claims:
-            raise ValueError(f"metrics_dict: two verdicts for claim '{v.id}'")
-        claims[v.id] = {"verdict": v.verdict, "diff": v.diff, "ci_low": v.ci_low,
-                        "ci_high": v.ci_high}
+        if v.id in judged["gate"] or v.id in judged["claim"]:
+            raise ValueError(f"metrics_dict: two verdicts for '{v.id}'")
+        judged[v.claim.kind][v.id] = v.metrics_entry()
     out: dict[str, Any] = {"paper": paper, "scale": scale, "results": results,
-                           "claims": claims, "verdicts": count_verdicts(verdicts)}
+                           "gates": judged["gate"], "claims": judged["claim"],
+                           "verdicts": count_verdicts(verdicts)}
     for k, val in (extra or {}).items():
         if k in RESERVED_KEYS:
             raise ValueError(f"metrics_dict: extra key '{k}' would override a standard key")
@@ -230,11 +236,14 @@ def markdown_table(df: pl.DataFrame, float_fmt: str | Callable[[float], str] | N
     return "\n".join(lines)
 
 
-def summary_md(summary_df: pl.DataFrame, decimals: int | None = None) -> str:
+def summary_md(summary_df: pl.DataFrame, decimals: int | None = None,
+               single_model: Mapping[str, str] | None = None) -> str:
     """The results table of a report: one row per group (the `by` columns of `summarise`),
-    one column per metric holding "mean [95% CI]", and the number of seeds."""
+    one column per metric holding "mean [95% t interval]", and the number of seeds. Rows of
+    a `single_model` method say "1 (one model)" there."""
     if summary_df.height == 0:
         return "_No results._"
+    single_model = single_model or {}
     levels = [c for c in summary_df.columns if c not in STAT_COLUMNS]
     metrics = list(dict.fromkeys(summary_df["metric"].to_list()))
     rows: dict[tuple, dict[str, Any]] = {}
@@ -242,13 +251,14 @@ def summary_md(summary_df: pl.DataFrame, decimals: int | None = None) -> str:
         key = tuple(r[c] for c in levels)
         row = rows.setdefault(key, {**{c: r[c] for c in levels}, **{m: "" for m in metrics},
                                     "_n": set()})
-        r["_cell"] = format_ci(r["mean"], r["ci_low"], r["ci_high"], decimals)
-        row[r["metric"]] = r["_cell"]
+        row[r["metric"]] = format_ci(r["mean"], r["ci_low"], r["ci_high"], decimals)
         row["_n"].add(int(r["n"]))
     out = []
     for row in rows.values():
         ns = sorted(row.pop("_n"))
         row["seeds"] = str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}"
+        if str(row.get("method")) in single_model:
+            row["seeds"] = "1 (one model)"
         out.append(row)
     header = {m: f"{m} [95% CI]" for m in metrics}
     df = pl.DataFrame(out, schema={**{c: summary_df.schema[c] for c in levels},
@@ -262,9 +272,7 @@ _SYMBOL = {"greater": ">", "less": "<", "not_less": "≥", "not_greater": "≤",
 
 def claim_formula(claim: Claim) -> str:
     """The claim as a formula: "return, task=pendulum: heron > misweighted + 5"."""
-    from hrlzoo.pipeline.claims import side_labels  # the same labels as the reasons use
-
-    from hrlzoo.pipeline.claims import short_num
+    from hrlzoo.pipeline.claims import short_num, side_labels  # the same labels as the reasons
 
     def num(x: float) -> str:  # a declared constant: shortest form, typographic minus
         return short_num(x).replace("-", MINUS)
@@ -287,18 +295,83 @@ def claim_formula(claim: Claim) -> str:
     return f"{scope}: {formula}"
 
 
-def claims_md(verdicts: Sequence[Verdict]) -> str:
-    """The claims table: id, claim, test, difference [95% CI], verdict, reason, source."""
-    if not verdicts:
-        return "_No claims declared._"
-    rows = [{"id": v.id, "claim": v.claim.text, "test": claim_formula(v.claim),
-             "difference [95% CI]": format_ci(v.diff, v.ci_low, v.ci_high),
-             "verdict": f"**{v.verdict}**", "reason": v.reason, "source": v.claim.source}
+def _n_cell(v: Verdict, single_model: Mapping[str, str]) -> str:
+    if v.claim.is_threshold:
+        return str(v.n_method)
+    def side(name: str, n: int) -> str:
+        return "1 (one model)" if name in single_model else str(n)
+    return f"{side(v.claim.method, v.n_method)} vs {side(v.claim.baseline or '', v.n_baseline)}"
+
+
+def verdicts_table(verdicts: Sequence[Verdict], single_model: Mapping[str, str] | None = None) -> str:
+    """id, test, n per side, estimate [95% CI], interval method, verdict, reason."""
+    single_model = single_model or {}
+    rows = [{"id": v.id, "test": claim_formula(v.claim), "n": _n_cell(v, single_model),
+             "estimate [95% CI]": format_ci(v.diff, v.ci_low, v.ci_high),
+             "interval": v.interval or "—", "verdict": f"**{v.verdict}**", "reason": v.reason}
             for v in verdicts]
-    counts = count_verdicts(verdicts)
+    return markdown_table(pl.DataFrame(rows, schema={k: pl.String for k in rows[0]}))
+
+
+def claims_md(verdicts: Sequence[Verdict], single_model: Mapping[str, str] | None = None) -> str:
+    """The claims' verdicts (gates left out), then the tally."""
+    claims = [v for v in verdicts if v.claim.kind == "claim"]
+    if not claims:
+        return "_No claims declared._"
+    counts = count_verdicts(claims)
     tally = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items())
-    return markdown_table(pl.DataFrame(rows, schema={k: pl.String for k in rows[0]})) + \
-        f"\n\n{len(verdicts)} claims: {tally}."
+    return verdicts_table(claims, single_model) + f"\n\n{len(claims)} claims: {tally}."
+
+
+def gates_md(verdicts: Sequence[Verdict], single_model: Mapping[str, str] | None = None) -> str:
+    """The gates' verdicts: a claim that names a gate which is not reproduced is untestable."""
+    gates = [v for v in verdicts if v.claim.kind == "gate"]
+    if not gates:
+        return ("_No gates declared: no condition of the working regime is checked before the "
+                "claims are read._")
+    return ("A gate is a pre-registered condition of the working regime, judged by the same rules "
+            "as a claim; every claim that names a gate which is not reproduced is **untestable**."
+            "\n\n" + verdicts_table(gates, single_model))
+
+
+def declarations_md(verdicts: Sequence[Verdict]) -> str:
+    """How every gate and claim was declared: its text, margin with the margin's source, gates,
+    registration, source."""
+    from hrlzoo.pipeline.claims import short_num
+
+    if not verdicts:
+        return ""
+    rows = []
+    for v in verdicts:
+        c = v.claim
+        reg = c.registered if c.registered != "post-hoc" else f"post-hoc: {c.post_hoc_reason}"
+        rows.append({"id": c.id, "kind": c.kind, "claim": c.text,
+                     "margin": short_num(c.margin) + (f" ({c.margin_source})" if c.margin_source else ""),
+                     "gates": ", ".join(c.gates) or "—", "registered": reg, "source": c.source})
+    return markdown_table(pl.DataFrame(rows, schema={k: pl.String for k in rows[0]}))
+
+
+def retired_md(claimset: "ClaimSet") -> str:
+    """Claims that are no longer judged, with their last verdict and why."""
+    if not claimset.retired:
+        return ""
+    rows = [{"id": r.id, "claim": r.text, "last verdict": r.last_verdict, "why retired": r.why,
+             "replaced by": r.replaced_by or "—"} for r in claimset.retired]
+    return markdown_table(pl.DataFrame(rows, schema={k: pl.String for k in rows[0]}))
+
+
+def claims_sections(claimset: "ClaimSet", verdicts: Sequence[Verdict], diagnosis: str = "",
+                    ) -> list[tuple[str, str]]:
+    """A report's sections on its verdicts: gates, claims (+ diagnosis), declarations, retired."""
+    legend = (f"Each verdict uses the 95% t interval named in its row (paired t over matching seeds, "
+              f"Welch t otherwise, one-sample t against a fixed value or a single model); a decisive "
+              f"verdict needs at least {MIN_SEEDS} seeds per side. **untestable**: a gate is not met, "
+              f"or both sides sit at the metric's floor or ceiling on every seed.")
+    return [("Gates", gates_md(verdicts, claimset.single_model)),
+            ("Claims", legend + "\n\n" + claims_md(verdicts, claimset.single_model)
+             + (f"\n\n{diagnosis}" if diagnosis else "")),
+            ("How the gates and claims were declared", declarations_md(verdicts)),
+            ("Retired claims", retired_md(claimset))]
 
 
 def published_md(rows: Iterable[Mapping[str, Any]]) -> str:
@@ -360,27 +433,13 @@ def save_figure(fig: "Figure", path: str | os.PathLike, dpi: int = 100) -> Path:
     return write_bytes_atomic(path, buf.getvalue())
 
 
-# two-sided 95% Student t quantiles, df = 1..30 (larger df: Cornish-Fisher expansion)
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-
-
-def t975(df: int) -> float:
-    """97.5% quantile of Student's t with `df` degrees of freedom (df >= 1)."""
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z = 1.959964
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-
-
-BANDS = {"minmax": "min–max over seeds", "ci": "95% t-CI of the mean over seeds",
-         "std": "±1 std over seeds", "none": ""}
+BANDS = {"ci": "95% t interval of the mean over seeds", "none": ""}
 
 
 def curve_stats(df: pl.DataFrame, x: str, y: str, group: str, facet: str | None = None,
-                band: str = "minmax") -> pl.DataFrame:
-    """Per (facet, group, x): mean of y over rows (seeds), n, and the band's lo/hi."""
+                band: str = "ci", level: float = 0.95) -> pl.DataFrame:
+    """Per (facet, group, x): mean of y over rows (seeds), n, and the band's lo/hi (the
+    one-sample t interval the verdicts use; lo = hi = mean where n = 1)."""
     if band not in BANDS:
         raise ValueError(f"band: expected one of {', '.join(BANDS)}, got {band!r}")
     keys = ([facet] if facet else []) + [group, x]
@@ -388,27 +447,34 @@ def curve_stats(df: pl.DataFrame, x: str, y: str, group: str, facet: str | None 
     if missing:
         raise ValueError(f"plot_curves: no column '{missing[0]}' (columns: {', '.join(df.columns)})")
     st = (df.filter(pl.col(y).is_not_null())
-          .group_by(keys).agg(mean=pl.col(y).mean(), lo=pl.col(y).min(), hi=pl.col(y).max(),
-                              std=pl.col(y).std(), n=pl.len())
+          .group_by(keys).agg(mean=pl.col(y).mean(), std=pl.col(y).std(), n=pl.len())
           .sort(keys))
-    if band in ("ci", "std"):
-        half = st["std"].fill_null(0.0).to_numpy()
-        n = st["n"].to_numpy()
-        if band == "ci":
-            half = half * np.array([t975(int(k) - 1) / math.sqrt(k) if k > 1 else 0.0 for k in n])
-        mean = st["mean"].to_numpy()
-        st = st.with_columns(lo=pl.Series(mean - half), hi=pl.Series(mean + half))
-    elif band == "none":
-        st = st.with_columns(lo=pl.col("mean"), hi=pl.col("mean"))
-    return st
+    mean = st["mean"].to_numpy()
+    if band == "ci" and st.height:
+        from scipy.stats import t as student_t
+
+        n = st["n"].to_numpy().astype(np.float64)
+        sd = st["std"].fill_null(0.0).to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            half = np.where(n > 1, student_t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n), 0.0)
+        return st.with_columns(lo=pl.Series(mean - half), hi=pl.Series(mean + half))
+    return st.with_columns(lo=pl.col("mean"), hi=pl.col("mean"))
+
+
+def _legend_right(fig: "Figure", labels: Sequence[str], colors: Sequence, title: str) -> None:
+    """One legend outside the panels, on the right, below the suptitle (never over a panel)."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colors[j % len(colors)], lw=1.5, label=str(g)) for j, g in enumerate(labels)]
+    fig.legend(handles=handles, loc="outside right center", fontsize=8, title=title)
 
 
 def plot_curves(df: pl.DataFrame, x: str, y: str, group: str, facet: str | None = None,
-                path: str | os.PathLike | None = None, title: str = "", band: str = "minmax",
+                path: str | os.PathLike | None = None, title: str = "", band: str = "ci",
                 xlabel: str | None = None, ylabel: str | None = None, ncols: int = 3,
                 dpi: int = 100) -> "Figure":
-    """Training curves: mean of `y` over seeds against `x`, one line per `group` value with a
-    shaded band (`band`: minmax | ci | std | none), one panel per `facet` value (own y-axis).
+    """Training curves: mean of `y` over seeds against `x`, one line per `group` value with
+    its 95% t interval as a shaded band (`band`: ci | none), one panel per `facet` value.
 
     Saved as a deterministic PNG when `path` is given; returns the Figure either way.
     """
@@ -441,12 +507,88 @@ def plot_curves(df: pl.DataFrame, x: str, y: str, group: str, facet: str | None 
         ax.grid(alpha=0.3)
     for k in range(len(facets), nr * nc):
         axes[k // nc][k % nc].set_visible(False)
-    from matplotlib.lines import Line2D
-
-    handles = [Line2D([], [], color=colors[j % len(colors)], lw=1.5, label=str(g)) for j, g in enumerate(groups)]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=8, title=group)
-    note = f"mean over seeds; band: {BANDS[band]}" if band != "none" else "mean over seeds"
-    fig.suptitle(f"{title}\n{note}" if title else note, fontsize=11)
+    _legend_right(fig, [str(g) for g in groups], colors, group)
+    ns = st["n"].unique().sort().to_list()
+    seeds = f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]}–{ns[-1]}"
+    note = f"mean over seeds ({seeds}); band: {BANDS[band]}" if band != "none" else f"mean over seeds ({seeds})"
+    fig.suptitle(f"{title}\n{note}" if title else note, fontsize=10)
     if path is not None:
         save_figure(fig, path, dpi=dpi)
     return fig
+
+
+def plot_intervals(summary_df: pl.DataFrame, x: str, group: str, metric: str | None = None,
+                   facet: str | None = None, path: str | os.PathLike | None = None, title: str = "",
+                   ylabel: str | None = None, order: Sequence[Any] | None = None, ncols: int = 3,
+                   points: pl.DataFrame | None = None, ylim: tuple[float, float] | None = None,
+                   dpi: int = 100) -> "Figure":
+    """Final results as points with their 95% t interval (the output of `summarise`, so the
+    same interval as the tables and verdicts): `x` on the axis, one colour per `group`, one panel
+    per `facet`; rows with n = 1 are drawn as hollow points without a bar. `points`: the
+    per-seed table (columns x, group, facet, and `metric`, or `value` when metric is None and
+    the facet is the summary's metric column), drawn as small dots beside them."""
+    from matplotlib import colormaps
+
+    df = summary_df.filter(pl.col("metric") == metric) if metric else summary_df
+    facets = df[facet].unique(maintain_order=True).to_list() if facet else [None]
+    groups = list(order) if order is not None else df[group].unique(maintain_order=True).to_list()
+    groups = [g for g in groups if g in df[group].to_list()]
+    xs = df[x].unique(maintain_order=True).to_list()
+    if x == group and order is not None:
+        xs = [g for g in order if g in xs]
+    nc = max(1, min(ncols, len(facets)))
+    nr = math.ceil(len(facets) / nc)
+    fig, axes = new_figure(nr, nc, size=(max(4.0, 0.5 * len(xs) * max(1, len(groups)) ** 0.5 + 2), 3.4))
+    colors = colormaps["tab10"].colors
+    width = 0.8 / max(1, len(groups))
+    for i, fv in enumerate(facets):
+        ax = axes[i // nc][i % nc]
+        part = df.filter(pl.col(facet) == fv) if facet else df
+        for j, g in enumerate(groups):
+            rows = part.filter(pl.col(group) == g)
+            for r in rows.iter_rows(named=True):
+                if r["mean"] is None:
+                    continue
+                pos = xs.index(r[x]) + (0 if x == group else (j - (len(groups) - 1) / 2) * width)
+                color = colors[j % len(colors)]
+                if points is not None:
+                    sel = (pl.col(x) == r[x]) & (pl.col(group) == g)
+                    if facet:
+                        sel = sel & (pl.col(facet) == fv)
+                    ys = points.filter(sel)[metric or "value"].drop_nulls().to_numpy()
+                    ax.scatter(np.full(ys.size, pos - 0.12), ys, s=10, color="gray", alpha=0.7, zorder=2)
+                if r["ci_low"] is None or r["n"] < 2:
+                    ax.plot([pos], [r["mean"]], "o", mfc="none", color=color)
+                else:
+                    ax.errorbar([pos], [r["mean"]], yerr=[[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]],
+                                fmt="o", color=color, capsize=3, lw=1.2)
+        ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=30 if len(xs) > 4 else 0, fontsize=8)
+        ax.set_xlabel(x)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.set_ylabel(ylabel or metric or "")
+        if facet:
+            ax.set_title(f"{facet} = {fv}", fontsize=10)
+        ax.grid(alpha=0.3)
+    for k in range(len(facets), nr * nc):
+        axes[k // nc][k % nc].set_visible(False)
+    if group != x:
+        _legend_right(fig, [str(g) for g in groups], colors, group)
+    ns = df["n"].unique().sort().to_list()
+    seeds = f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]}–{ns[-1]}"
+    note = (f"mean over seeds ({seeds}) with its 95% t interval; hollow: one model or one seed"
+            + ("; gray dots: single seeds" if points is not None else ""))
+    fig.suptitle(f"{title}\n{note}" if title else note, fontsize=10)
+    if path is not None:
+        save_figure(fig, path, dpi=dpi)
+    return fig
+
+
+def write_seeds_csv(path: str | os.PathLike, table: pl.DataFrame) -> Path:
+    """`reports/<paper>/seeds.csv`: the per-seed table the claims were judged on (rows sorted,
+    floats with 6 decimals), so the verdicts can be checked, or re-judged under new rules,
+    without the trained artifacts."""
+    keys = [c for c in table.columns if not table.schema[c].is_float()]
+    buf = io.BytesIO()
+    table.sort(keys, nulls_last=True).write_csv(buf, float_precision=6)
+    return write_bytes_atomic(path, buf.getvalue())

@@ -115,8 +115,8 @@ TIMING = ("Timing of the `cpu` sizes (2 cores, no other heavy job): the full reb
           "(see Deviations); the committed results are its data and base with the RL, evaluation and report stages "
           "rerun at lr 1e-4 (same sizes): 6 min 03 s wall, 9.7 CPU-min.")
 
-DIAGNOSIS = """Our reading of the committed `cpu`-scale run (written after seeing it; rerun at another
-scale and check it still applies):
+DIAGNOSIS = """Our reading of the run committed in stop 10 (2026-12-03: `cpu` scale, 3 seeds, RL at lr
+1e-4; written after seeing it), so check it still applies to another run:
 
 - **The base now has the contrast the method needs** (gate table): the direct template solves
   every taught level (k = 2, 3) and almost nothing beyond (0-3% at k = 4-6), the decomposition
@@ -201,7 +201,8 @@ def claims_table(p: CogParams, test, log, curve):
 def figures(p: CogParams, test, log, curve, base_eval, sft_curve, folder: Path) -> list[str]:
     import polars as pl
 
-    from hrlzoo.pipeline.report import new_figure, plot_curves, save_figure
+    from hrlzoo.pipeline.claims import summarise
+    from hrlzoo.pipeline.report import new_figure, plot_curves, plot_intervals, save_figure
 
     folder.mkdir(parents=True)
     names = []
@@ -231,22 +232,11 @@ def figures(p: CogParams, test, log, curve, base_eval, sft_curve, folder: Path) 
                 ylabel="fraction of the step's problems")
     names.append("zero_fraction.png")
 
-    per = test.group_by("method", "level").agg(pl.col("correct").mean())
-    methods = [m for m in METHOD_ORDER if m in per["method"].to_list()]
-    fig, axes = new_figure(1, 1, size=(8.0, 3.6))
-    ax = axes[0][0]
-    width = 0.8 / len(methods)
-    for i, m in enumerate(methods):
-        part = per.filter(pl.col("method") == m).sort("level")
-        ax.bar(part["level"].to_numpy() + (i - len(methods) / 2 + 0.5) * width, part["correct"].to_numpy(), width,
-               label=m)
-    ax.set_xlabel("difficulty k (operations)")
-    ax.set_ylabel("test accuracy (direct, greedy)")
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7, ncols=4)
-    ax.grid(alpha=0.3, axis="y")
-    fig.suptitle("Direct-template accuracy per level after the last RL step (mean over seeds)", fontsize=11)
-    save_figure(fig, folder / "accuracy_per_level.png")
+    per = summarise(test.filter(pl.col("method") != "base").group_by("method", "seed", "level")
+                    .agg(pl.col("correct").mean().alias("accuracy")), by=["level", "method"], metrics=["accuracy"])
+    plot_intervals(per, x="level", group="method", metric="accuracy", order=METHOD_ORDER, ylim=(-0.02, 1.05),
+                   path=folder / "accuracy_per_level.png", ylabel="test accuracy (direct, greedy)",
+                   title="Direct-template accuracy per level k after the last RL step")
     names.append("accuracy_per_level.png")
 
     fig, axes = new_figure(1, 2, size=(4.6, 3.4))
@@ -256,7 +246,7 @@ def figures(p: CogParams, test, log, curve, base_eval, sft_curve, folder: Path) 
     axes[0][0].set_xlabel("difficulty k")
     axes[0][0].set_ylabel("greedy accuracy")
     axes[0][0].set_title("The weak base, per template", fontsize=10)
-    axes[0][0].legend(fontsize=8)
+    axes[0][0].legend(fontsize=8, loc="best")
     axes[0][0].grid(alpha=0.3)
     axes[0][1].plot(sft_curve["step"].to_numpy(), sft_curve["loss"].to_numpy(), lw=1)
     axes[0][1].set_xlabel("SFT step")
@@ -271,7 +261,7 @@ def figures(p: CogParams, test, log, curve, base_eval, sft_curve, folder: Path) 
     if resc.height:
         plot_curves(resc.with_columns(decomposition=pl.col("rescued_decomposition"), reflection=pl.col("rescued_reflection"))
                     .unpivot(["decomposition", "reflection"], index=["seed", "step"], variable_name="stage",
-                             value_name="rescued"), x="step", y="rescued", group="stage", band="minmax",
+                             value_name="rescued"), x="step", y="rescued", group="stage",
                     path=folder / "rescues.png", title="Cog-Rethinker: zero-accuracy problems rescued per step, by stage",
                     xlabel="RL step", ylabel="problems")
         names.append("rescues.png")
@@ -284,7 +274,8 @@ def body(ctx: Stage) -> None:
     import polars as pl
 
     from hrlzoo.pipeline.claims import evaluate, load_claims, summarise
-    from hrlzoo.pipeline.report import claims_md, dumps_json, markdown_table, metrics_dict, report_md_text, summary_md
+    from hrlzoo.pipeline.report import (claims_sections, dumps_json, markdown_table, metrics_dict, report_md_text,
+                                        summary_md, write_seeds_csv)
 
     p: CogParams = ctx.params
     s = sizes(p)
@@ -294,7 +285,8 @@ def body(ctx: Stage) -> None:
     gate = json.loads((ev / "gate.json").read_text())
     n_params = gate["parameters"]
     table, budget = claims_table(p, test, log, curve)
-    verdicts = evaluate(load_claims(CLAIMS), table)
+    claims = load_claims(CLAIMS)
+    verdicts = evaluate(claims, table, seeds=p.seeds)
 
     metrics = ["accuracy", "accuracy_easy", "accuracy_hard", "accuracy_at_budget", "zero_frac_mean"]
     runs = table.filter(pl.col("method") != "cog_minus_dapo")
@@ -335,6 +327,7 @@ def body(ctx: Stage) -> None:
     extra = {"title": TITLE, "token_budget": budget,
              "base": {"accuracy": float(base_acc["correct"].mean()) if base_acc.height else None}}
     ctx.out(OUT / "metrics.json").write_text(dumps_json(metrics_dict("cog_rethinker", p.scale, summary, verdicts, extra)))
+    write_seeds_csv(ctx.out(OUT / "seeds.csv"), table)
 
     m, d, r = s.model, s.data, s.rl
     setup = (
@@ -353,8 +346,9 @@ def body(ctx: Stage) -> None:
         f"direct template `Q:<expr><think>` on {d.test_per_level} test problems per level after the last step, "
         f"and on {d.curve_per_level} curve problems per level every {r.eval_every} steps. Equal tokens: every "
         f"run's curve accuracy interpolated at {budget:.0f} generated training tokens (the smallest total of any run). "
-        f"Easy levels {p.easy_levels}, hard levels {p.hard_levels}. Mean over seeds with the 95% bootstrap CI. The claims (`claims.yaml`: "
-        f"a difference whose 95% CI lies above 0, no extra margin) are the ones fixed before the first run; the "
+        f"Easy levels {p.easy_levels}, hard levels {p.hard_levels}. Mean over seeds with the 95% t interval (per-seed "
+        f"values: `seeds.csv`). The claims (`claims.yaml`: margin 0, since the paper's numbers are unknown) are "
+        f"those fixed before the first run, except the two that issue 12 re-encoded (marked post-hoc); the "
         f"change of substrate did not change them.")
     methods_text = (
         "- `dapo`: DAPO on the direct template (token-mean, clip 0.2 / 0.28, groups with all-equal rewards "
@@ -376,7 +370,7 @@ def body(ctx: Stage) -> None:
         ("Test accuracy per level (mean over seeds)", markdown_table(per_level)),
         ("The hierarchy at work (means over steps and seeds)", markdown_table(hier)
          + "\n\n`utilisation`: fraction of direct groups whose rewards are not all equal (a non-zero advantage)."),
-        ("Claims", claims_md(verdicts) + "\n\n" + diagnosis(verdicts)),
+        *claims_sections(claims, verdicts, diagnosis(verdicts)),
         ("Figures", "\n".join(f"![{f}](figures/{f})" for f in figs)),
         ("Published numbers", "None shown: the paper's numbers (nine math benchmarks on Qwen2.5 / Llama-3.2) could "
          "not be read from a primary source (spec_B §6.2 marks them [UNVERIFIED]), and our substrate is not theirs."),
@@ -390,18 +384,20 @@ def body(ctx: Stage) -> None:
 
 
 def diagnosis(verdicts) -> str:
-    """The claims that did not reproduce, with their numbers, then our reading of why."""
+    """The claims that did not reproduce, with their numbers (from this run), then our reading of
+    the committed run (dated)."""
     lines = [f"- **{v.id}** ({v.verdict}): {v.claim.describe()}, difference {v.diff:+.3f} "
-             f"(95% CI [{v.ci_low:+.3f}, {v.ci_high:+.3f}]) over {v.n_method} seeds."
-             for v in verdicts if v.verdict != "reproduced"]
+             f"(95% {v.interval or 't'} interval [{v.ci_low:+.3f}, {v.ci_high:+.3f}]), n = {v.n_method} vs {v.n_baseline}."
+             for v in verdicts if v.verdict != "reproduced" and v.claim.kind == "claim"]
     if not lines:
         return "Every claim reproduced at this scale."
-    return "Claims that did not reproduce:\n\n" + "\n".join(lines) + "\n\n" + DIAGNOSIS
+    return "Claims that did not reproduce (numbers of this run):\n\n" + "\n".join(lines) + "\n\n" + DIAGNOSIS
 
 
 def main(argv: list[str] | None = None) -> int:
     return run_stage("cog_report", "cog_rethinker", CogParams, body, argv, outputs=lambda a, p: [
-        str(OUT / "curves"), str(OUT / "figures"), str(OUT / "metrics.json"), str(OUT / "report.md")])
+        str(OUT / "curves"), str(OUT / "figures"), str(OUT / "metrics.json"), str(OUT / "report.md"),
+        str(OUT / "seeds.csv")])
 
 
 if __name__ == "__main__":

@@ -92,7 +92,8 @@ def per_seed_table(comp, train, p: HBPOParams):
 
     keys = ["method", "seed", "mode"]
     agg = [pl.col("correct").cast(pl.Float64).mean().alias("accuracy"),
-           pl.col("n_tokens").cast(pl.Float64).mean().alias("tokens")]
+           pl.col("n_tokens").cast(pl.Float64).mean().alias("tokens"),
+           (pl.col("style") == "verbose").cast(pl.Float64).mean().alias("verbose")]
     by_level = comp.group_by(*keys, "level").agg(agg).with_columns(pl.col("level").cast(pl.String))
     overall = comp.group_by(keys).agg(agg).with_columns(level=pl.lit("all"))
     table = pl.concat([by_level, overall.select(by_level.columns)])
@@ -104,6 +105,14 @@ def per_seed_table(comp, train, p: HBPOParams):
            .with_columns(length_growth=pl.col("t4") / pl.col("t1")).drop("t1", "t4")
            .join(nat.filter(pl.col("level") == "all").select("method", "seed", "tokens"), on=["method", "seed"])
            .with_columns(token_reduction=1.0 - pl.col("tokens") / base_tokens).drop("tokens"))
+    run = run.join(l1.join(l4, on=["method", "seed"]).select("method", "seed", token_gap=pl.col("t4") - pl.col("t1")),
+                   on=["method", "seed"])
+    small, large = f"b{min(all_budgets(p))}", f"b{max(all_budgets(p))}"
+    forced = table.filter(pl.col("level") == "all")
+    ratio = (forced.filter(pl.col("mode") == small).select("method", "seed", ts="tokens")
+             .join(forced.filter(pl.col("mode") == large).select("method", "seed", tl="tokens"), on=["method", "seed"])
+             .select("method", "seed", budget_ratio=pl.col("ts") / pl.col("tl")))
+    run = run.join(ratio, on=["method", "seed"], how="left")
     half = sizes(p).rl.steps / 2
     std = (train.filter((pl.col("budget") == 0) & (pl.col("step") > half))
            .group_by("method", "seed").agg(pl.col("length_std").mean().alias("train_length_std")))
@@ -143,14 +152,15 @@ def figures(summary, train, folder: Path, budgets: list[int]) -> list[str]:
             r = part.filter(pl.col("method") == m).sort("level")
             x = r["level"].cast(pl.Int64).to_numpy()
             y = r["mean"].to_numpy()
-            ax.errorbar(x, y, yerr=[y - r["ci_low"].to_numpy(), r["ci_high"].to_numpy() - y], marker="o",
-                        capsize=3, label=m, ls="--" if m == "base" else "-")
+            lo, hi = r["ci_low"].fill_null(r["mean"]).to_numpy(), r["ci_high"].fill_null(r["mean"]).to_numpy()
+            ax.errorbar(x, y, yerr=[y - lo, hi - y], marker="o", capsize=3, label=m, ls="--" if m == "base" else "-")
         ax.set_xticks([1, 2, 3, 4])
         ax.set_xlabel("difficulty level")
         ax.set_ylabel(f"natural-mode {metric}")
         ax.grid(alpha=0.3)
-    axes[0][1].legend(fontsize=8)
-    fig.suptitle("Natural mode (no budget token): mean over seeds, 95% bootstrap CI", fontsize=11)
+    axes[0][1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(f"Natural mode (no budget token): mean over RL seeds with the 95% t interval "
+                 f"(base: one model, no interval)", fontsize=10)
     save_figure(fig, folder / "tokens_vs_level.png")
     names = ["tokens_vs_level.png"]
 
@@ -158,15 +168,15 @@ def figures(summary, train, folder: Path, budgets: list[int]) -> list[str]:
                                .then(pl.col("method") + " b" + pl.col("budget").cast(pl.String))
                                .otherwise(pl.col("method")))
     label = label.filter((pl.col("budget") > 0) | ~pl.col("method").is_in(["hbpo", "single"]))
-    plot_curves(label, x="step", y="length_mean", group="run", path=folder / "train_length.png", band="minmax",
+    plot_curves(label, x="step", y="length_mean", group="run", path=folder / "train_length.png",
                 title="Rollout length during RL, per budget subgroup (hbpo, single) or method",
                 xlabel="RL step", ylabel="mean generated tokens")
     plot_curves(train.filter(pl.col("budget") == 0), x="step", y="length_std", group="method",
-                path=folder / "train_length_std.png", band="minmax",
+                path=folder / "train_length_std.png",
                 title="Spread of rollout lengths during RL (std over a step's rollouts)",
                 xlabel="RL step", ylabel="length std")
     plot_curves(train.filter(pl.col("budget") == 0), x="step", y="accuracy", group="method",
-                path=folder / "train_accuracy.png", band="minmax", title="Rollout accuracy during RL",
+                path=folder / "train_accuracy.png", title="Rollout accuracy during RL",
                 xlabel="RL step", ylabel="share correct")
     names += ["train_length.png", "train_length_std.png", "train_accuracy.png"]
 
@@ -185,7 +195,7 @@ def figures(summary, train, folder: Path, budgets: list[int]) -> list[str]:
             ax.set_xlabel("difficulty level")
             ax.set_ylabel("tokens")
             ax.grid(alpha=0.3)
-        axes[0][-1].legend(fontsize=8)
+        axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.suptitle("Forced budget token: mean tokens per level (mean over seeds)", fontsize=11)
         save_figure(fig, folder / "forced_budgets.png")
         names.append("forced_budgets.png")
@@ -197,8 +207,8 @@ def body(ctx: Stage) -> None:
     import polars as pl
 
     from hrlzoo.pipeline.claims import evaluate, load_claims, summarise
-    from hrlzoo.pipeline.report import (claims_md, dumps_json, markdown_table, metrics_dict, published_md,
-                                        report_md_text, summary_md)
+    from hrlzoo.pipeline.report import (claims_sections, dumps_json, markdown_table, metrics_dict, published_md,
+                                        report_md_text, summary_md, write_seeds_csv)
 
     p: HBPOParams = ctx.params
     s = sizes(p)
@@ -207,10 +217,12 @@ def body(ctx: Stage) -> None:
                        for m in p.methods], how="diagonal_relaxed")
     gate = json.loads((common.BASE_DIR / "gate.json").read_text())
     table = per_seed_table(comp, train, p)
-    verdicts = evaluate(load_claims(CLAIMS), table)
+    claims = load_claims(CLAIMS)
+    verdicts = evaluate(claims, table, seeds=p.seeds)
 
-    run_metrics = ["length_growth", "token_reduction", "train_length_std"]
-    summary = summarise(table, by=["mode", "level", "method"], metrics=["accuracy", "tokens", *run_metrics])
+    run_metrics = ["token_gap", "length_growth", "token_reduction", "budget_ratio", "train_length_std"]
+    summary = summarise(table, by=["mode", "level", "method"], metrics=["accuracy", "tokens", "verbose", *run_metrics],
+                        single_model=claims.single_model)
     summary = order(summary.filter(pl.col("n") > 0))
     natural = summary.filter((pl.col("mode") == "natural") & pl.col("metric").is_in(["accuracy", "tokens"]))
     runs = summary.filter(pl.col("metric").is_in(run_metrics)).drop("mode", "level")
@@ -237,6 +249,7 @@ def body(ctx: Stage) -> None:
 
     ctx.out(OUT / "metrics.json").write_text(dumps_json(metrics_dict("hbpo", p.scale, summary, verdicts,
                                                                      {"title": TITLE})))
+    write_seeds_csv(ctx.out(OUT / "seeds.csv"), table)
     g = "; ".join(f"level {k}: accuracy {v['accuracy']:.2f}, {v['tokens']:.1f} tokens, verbose {v['verbose']:.2f}, "
                   f"direct {v['direct']:.2f}" for k, v in sorted(gate["levels"].items()))
     mth = ", ".join(f"`{k}` ({m.reward}{', budgets ' + str(m.budgets) if m.budgets else ''})"
@@ -250,7 +263,9 @@ def body(ctx: Stage) -> None:
              f"form `{p.reward.form}`, format penalty {p.reward.format_penalty}, intra_coef {p.reward.intra_coef}, "
              f"budget token in the response: {p.reward.budget_in_response}. Methods: {mth}. Evaluation: "
              f"{s.eval.problems_per_level} held-out problems per level, temperature {s.eval.temperature}, top-p "
-             f"{s.eval.top_p}, one sample each. Every number is the mean over seeds with its 95% bootstrap CI.")
+             f"{s.eval.top_p}, one sample each. Every number is the mean over RL seeds with its 95% t interval "
+             f"(per-seed values: `seeds.csv`); the base is one model, so its rows are the mean of its evaluation "
+             f"samples (n = 1, no interval).")
     published = published_md([
         {"method": "R1-Distill-1.5B base", "GSM8K": "82.3 / 1,111", "MATH500": "81.6 / 4,696",
          "Olympiad": "42.3 / 10,225", "AIME25": "18.9 / 15,651", "source": "paper Table 1 (acc % / tokens)"},
@@ -270,14 +285,15 @@ def body(ctx: Stage) -> None:
     sections = [
         ("Setup", setup),
         ("SFT base (the gate before RL)", f"Held-out gate problems, natural mode: {g}."),
-        ("Results: natural mode (no budget token)", summary_md(natural)),
-        ("Adaptivity and compression", "`length_growth` = tokens(level 4) / tokens(level 1); `token_reduction` = "
-         "1 - tokens / tokens(base), all levels; `train_length_std` = std of a step's rollout lengths, mean over the "
-         "last half of RL.\n\n" + summary_md(runs)),
-        ("Forced budget token (all levels)", summary_md(forced)),
+        ("Results: natural mode (no budget token)", summary_md(natural, single_model=claims.single_model)),
+        ("Adaptivity and compression", "`token_gap` = tokens(level 4) - tokens(level 1); `length_growth` = "
+         "tokens(level 4) / tokens(level 1); `token_reduction` = 1 - tokens / tokens(base), all levels; "
+         "`budget_ratio` = tokens with the smallest budget forced / with the largest; `train_length_std` = std of a "
+         "step's rollout lengths, mean over the last half of RL.\n\n" + summary_md(runs, single_model=claims.single_model)),
+        ("Forced budget token (all levels)", summary_md(forced, single_model=claims.single_model)),
         ("Trace styles in natural mode (share of completions, mean over seeds)", markdown_table(styles)),
         ("Budget token chosen by the model in natural mode (share of completions)", markdown_table(self_b)),
-        ("Claims", claims_md(verdicts) + "\n\n" + DIAGNOSIS),
+        *claims_sections(claims, verdicts, DIAGNOSIS),
         ("Figures", "\n".join(f"![{f}](figures/{f})" for f in figs)),
         ("Published numbers (for scale only: different models, data and lengths)", published),
         ("Deviations from the paper and the official code", "\n".join(f"- {d}" for d in DEVIATIONS)),
@@ -288,31 +304,31 @@ def body(ctx: Stage) -> None:
     ctx.log(" | ".join(f"{v.id}: {v.verdict}" for v in verdicts))
 
 
-DIAGNOSIS = """**Diagnosis of the committed `cpu`-scale results** (20 RL steps x 16 queries x 16 rollouts per seed).
+DIAGNOSIS = """**Our reading of the run committed in stop 10** (2026-12-03: `cpu` scale, 3 RL seeds, 20 RL steps x 16
+queries x 16 rollouts per seed; the tables above are that run), so check it still applies to another run.
 
 - *The base was worth compressing*: it over-thinks on every level (about 78% verbose answers, 37 tokens
   on level 1 where the standard trace needs 17) and is competent on the easy levels (85/72/54/36% natural
   accuracy at k = 1/2/4/6).
-- *HBPO did not compress within this budget*: natural-mode tokens fell by 2% (CI -1% to 6%), far from 40%,
-  and forced budget tokens still change nothing (b16 and b80 both give about 53 tokens): 20 steps at lr
-  2e-5 did not make the budget tokens meaningful. At the same time HBPO and the single budget lost
-  accuracy on levels 3-4 (base 54/36% -> HBPO 37/20%, single 35/22%), while classic 0/1 GRPO and the
-  cosine reward kept the base's accuracy. So the budget reward, not RL as such, is what hurt here: with
-  the subgroup's A^intra = mu_i - f2(b_i) <= 0 added to every token, and most rollouts of a 0.4-0.5-accurate
-  policy failing, the hierarchical advantage is mostly negative on long (hard-level) answers; our pilots
-  also showed every RL run losing hard-level accuracy at higher learning rates, which we attribute to the
-  base's unreliable re-check lines (34% exact copies) being reinforced inside rewarded answers.
+- *HBPO did not compress within this budget*: natural-mode tokens fell by about 2%, far from 40%, and
+  forced budget tokens change nothing (b16 and b80 both give about 53 tokens: the gate
+  `budget_token_has_effect` fails, so the budget claims are untestable). At the same time HBPO and the
+  single budget lost accuracy on levels 3-4 (base 54/36% -> HBPO 37/20%, single 35/22%), while classic
+  0/1 GRPO and the cosine reward kept the base's accuracy. So the budget reward, not RL as such, is what
+  hurt here: with the subgroup's A^intra = mu_i - f2(b_i) <= 0 added to every token, and most rollouts of
+  a 0.4-0.5-accurate policy failing, the hierarchical advantage is mostly negative on long (hard-level)
+  answers; our pilots also showed every RL run losing hard-level accuracy at higher learning rates, which
+  we attribute to the base's unreliable re-check lines (34% exact copies) being reinforced inside
+  rewarded answers.
 - *Natural mode bypasses the budgets*: after HBPO (and single) the model never starts a natural-mode
   answer with a budget token (base: 25% of the time, see the self-budget table). The budget token is
   trained as the first response token with the response's advantage, and that advantage is on average
   negative (A^intra <= 0), so RL pushes the probability of every budget token down: natural mode falls back
   to the untrained no-budget path, as spec_B §1.6 warned.
-- *Adaptivity*: HBPO's level-4/level-1 token ratio rose slightly above the base's and classic's
-  (2.19 vs 2.05 and 2.06; reproduced), but only because level-1 answers got a little shorter; the cosine
-  reward shortened every level more (46.5 vs 52.9 tokens, reproduced) and, against the paper, did so
-  without losing level-4 accuracy (31% vs HBPO's 20%: not reproduced) and with the larger ratio (2.43).
-- *Four budgets vs one*: at equal accuracy within 2 points (reproduced, both degraded alike); the
-  training length spread is the same (20.6 vs 20.6 tokens: inconclusive).
+- *Allocation by difficulty*: HBPO's level-4 answers are about 29 tokens longer than its level-1 answers,
+  close to the cosine reward's gap, and HBPO lost accuracy, so the adaptivity claims (which need kept
+  accuracy) are untestable at this size; the cosine reward shortened every level (46.5 vs 52.9 tokens)
+  and, against the paper, kept its level-4 accuracy (31% vs HBPO's 20%).
 - What would be needed: many more RL steps (the paper runs 629 x 64 queries; length dynamics in its
   Figure 4 take ~100 steps) and a base whose re-checks are exact, so that RL can remove them without
   reinforcing wrong equations; both exceed this `cpu` budget (SFT alone is 9 of the 18 minutes)."""
@@ -320,7 +336,8 @@ DIAGNOSIS = """**Diagnosis of the committed `cpu`-scale results** (20 RL steps x
 
 def main(argv: list[str] | None = None) -> int:
     return run_stage("hbpo_report", "hbpo", HBPOParams, body, argv, outputs=lambda a, p: [
-        str(OUT / "curves"), str(OUT / "figures"), str(OUT / "metrics.json"), str(OUT / "report.md")])
+        str(OUT / "curves"), str(OUT / "figures"), str(OUT / "metrics.json"), str(OUT / "report.md"),
+        str(OUT / "seeds.csv")])
 
 
 if __name__ == "__main__":

@@ -24,8 +24,6 @@ METHOD_ORDER = ("true_reward", "misweighted", "heuristic", "rlhf", "heron")
 DEVIATIONS = [
     "Policy learner: TD3 (twin critics, target-policy smoothing) instead of the official "
     "DDPG (single critic); `td3.twin_q: false, td3.target_noise: 0` gives the DDPG back.",
-    "Sizes (`cpu` scale): Pendulum 10k env steps with 1k random steps, against 50k with 25k in "
-    "ddpg_rm.py; MountainCar keeps the official 15k/5k. `scale: paper` restores the official sizes.",
     "MountainCar's success factor is gymnasium's `terminated` (the flag reached). The official "
     "rm_mountain.py uses the vector env's `dones`, which in old gym also fire on the 999-step "
     "time limit, so timeouts counted as successes there; the task `mountaincar_official` "
@@ -45,13 +43,22 @@ DEVIATIONS = [
     "Evaluation: the final deterministic policy on the true reward "
     "(`eval_episodes` per seed, seeds 10000+k), where the official scripts log training-episode "
     "returns.",
-    "Scale: three seeds at our sizes; the paper's classic-control numbers are not quoted because "
-    "no source for them is known to us (spec A §9), so no published number is shown beside ours.",
+    "The paper's classic-control numbers are not quoted because no source for them is known to us "
+    "(spec A §9), so no published number is shown beside ours.",
 ]
 
 
-DIAGNOSIS = """What the numbers say about the claims that did not reproduce in the committed
-`cpu`-scale run (our reading; rerun at another scale and check it still applies):
+def size_deviation(p: HeronParams) -> str:
+    """The sizes of this run against the official scripts', from the params (never hard-coded)."""
+    runs = "; ".join(f"{t}: {s.total_steps} env steps with {s.learning_starts} random"
+                     for t in p.tasks for s in [task_sizes(p, t)])
+    return (f"Sizes (`{p.scale}` scale): {runs}, against 50k with 25k in ddpg_rm.py (Pendulum) and "
+            f"15k with 5k in mountain.sh (MountainCar); {len(p.seeds)} seeds (official: 3). "
+            "`scale: paper` restores the official sizes.")
+
+
+DIAGNOSIS = """Our reading of the run committed in stop 10 (2026-12-03: `cpu` scale, 3 seeds, the
+tables above are that run); it was written for that run, so check it still applies to another:
 
 - **MountainCar.** HERON's first level compares the goal flag; when no training episode reaches
   the flag (table above), every pair ties there and is decided by action energy alone, which
@@ -132,30 +139,18 @@ def write_curve_csvs(curves, folder: Path) -> None:
         wide.select(cols).write_csv(folder / f"{task}.csv", float_precision=3)
 
 
-def figures(ctx: Stage, table, curves, levels, folder: Path) -> list[str]:
+def figures(ctx: Stage, table, curves, levels, summary, folder: Path) -> list[str]:
     import polars as pl
 
-    from hrlzoo.pipeline.report import new_figure, plot_curves, save_figure
+    from hrlzoo.pipeline.report import new_figure, plot_curves, plot_intervals, save_figure
 
     folder.mkdir(parents=True)
     plot_curves(curves, x="step", y="return_true", group="method", facet="task",
                 path=folder / "training_curves.png", title="HERON: true return of training episodes",
                 xlabel="environment step", ylabel="true episode return")
-    tasks = table["task"].unique().sort().to_list()
-    fig, axes = new_figure(1, len(tasks), size=(4.2, 3.6))
-    for ax, task in zip(axes[0], tasks):
-        part = table.filter(pl.col("task") == task)
-        methods = [m for m in METHOD_ORDER if m in part["method"].to_list()]
-        for i, m in enumerate(methods):
-            ys = part.filter(pl.col("method") == m)["return_true"].to_list()
-            ax.scatter([i] * len(ys), ys, s=18, alpha=0.7)
-            ax.hlines(sum(ys) / len(ys), i - 0.3, i + 0.3, color="black")
-        ax.set_xticks(range(len(methods)), methods, rotation=30, fontsize=8)
-        ax.set_title(task, fontsize=10)
-        ax.set_ylabel("true return (final policy)")
-        ax.grid(alpha=0.3)
-    fig.suptitle("Final policies: one dot per seed, bar = mean", fontsize=11)
-    save_figure(fig, folder / "final_returns.png")
+    plot_intervals(summary, x="method", group="method", metric="return_true", facet="task", points=table,
+                   order=METHOD_ORDER, ncols=4, path=folder / "final_returns.png",
+                   title="Final policies: true return", ylabel="true return (final policy)")
     lv = levels.group_by("task", "level").agg(pl.col("fraction").mean()).sort("task", "level")
     fig, axes = new_figure(1, 1, size=(6, 3.4))
     ax = axes[0][0]
@@ -167,7 +162,7 @@ def figures(ctx: Stage, table, curves, levels, folder: Path) -> list[str]:
     ax.set_xticks([i + 0.25 for i in range(len(names))], names)
     ax.set_xlabel("deciding level of the decision tree")
     ax.set_ylabel("fraction of pairs")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the panel, never over it
     ax.set_title("Random-policy transitions: where the tree decides", fontsize=10)
     save_figure(fig, folder / "label_levels.png")
     return ["training_curves.png", "final_returns.png", "label_levels.png"]
@@ -205,8 +200,8 @@ def body(ctx: Stage) -> None:
     import polars as pl
 
     from hrlzoo.pipeline.claims import evaluate, load_claims, summarise
-    from hrlzoo.pipeline.report import (claims_md, markdown_table, metrics_dict, report_md_text,
-                                        summary_md, dumps_json)
+    from hrlzoo.pipeline.report import (claims_sections, dumps_json, markdown_table, metrics_dict,
+                                        report_md_text, summary_md, write_seeds_csv)
 
     p: HeronParams = ctx.params
     table = evaluation_table(ctx)
@@ -217,7 +212,7 @@ def body(ctx: Stage) -> None:
                  .select("task", "method", "seed", "agreement"))
     claims_table = table.join(agreement, on=["task", "method", "seed"], how="left")
     claims = load_claims(CLAIMS)
-    verdicts = evaluate(claims, claims_table)
+    verdicts = evaluate(claims, claims_table, seeds=p.seeds)
     metrics = ["return_true", "success_rate"] + sorted(c for c in table.columns if c.startswith("factor_"))
     summary = summarise(table, by=["task", "method"], metrics=metrics).filter(pl.col("n") > 0)
     summary = summary.sort(pl.col("task"), pl.col("method").replace_strict(
@@ -228,11 +223,12 @@ def body(ctx: Stage) -> None:
     curves = training_curves(p, episodes)
     reached, train_levels = training_diagnostics(p, ctx.args.runs, episodes)
     write_curve_csvs(curves, ctx.out(OUT / "curves"))
-    figs = figures(ctx, table, curves, levels, ctx.out(OUT / "figures"))
+    figs = figures(ctx, table, curves, levels, summary, ctx.out(OUT / "figures"))
 
     extra = {"title": TITLE, "labels": {f"{r['task']}.{r['method']}": r["mean"]
                                         for r in inv_summary.iter_rows(named=True)}}
     ctx.out(OUT / "metrics.json").write_text(dumps_json(metrics_dict("heron", p.scale, summary, verdicts, extra)))
+    write_seeds_csv(ctx.out(OUT / "seeds.csv"), claims_table)
 
     sizes = "; ".join(f"{t}: {s.total_steps} env steps ({s.learning_starts} random), actor/critic "
                       f"{s.hidden}x2, batch {s.batch_size}, reward model refit every {s.rm_refit_every} "
@@ -248,8 +244,9 @@ def body(ctx: Stage) -> None:
              "labels). `pendulum_x100` is Pendulum with the velocity factor multiplied by 100; "
              "`mountaincar_official` is MountainCar with the official goal factor (time-limit ends "
              "count as the goal; evaluation still counts only the real flag). Every "
-             "number is the mean over seeds with its 95% bootstrap CI; each seed's value is the "
-             "mean over its evaluation episodes of the final deterministic policy.")
+             "number is the mean over seeds with its 95% t interval (n in the last column); each seed's "
+             "value is the mean over its evaluation episodes of the final deterministic policy; the "
+             "per-seed values are in `seeds.csv`.")
     main_rows = summary.filter(pl.col("metric").is_in(["return_true", "success_rate"]))
     levels_tbl = (levels.group_by("task", "level").agg(pl.col("fraction").mean().round(4))
                   .sort("task", "level"))
@@ -260,7 +257,7 @@ def body(ctx: Stage) -> None:
              summary_md(summary.filter(pl.col("task").is_in(group)
                                        & pl.col("metric").is_in([f"factor_{f}" for f in fs])))
              for group, fs in factor_groups(p))),
-        ("Claims", claims_md(verdicts)),
+        *claims_sections(claims, verdicts),
         ("Label diagnostics",
          "Fractions of random-policy pairs decided at each level of the tree (`undecided` pairs "
          "are discarded):\n\n" + markdown_table(levels_tbl) + "\n\nLabel agreement between a "
@@ -273,7 +270,8 @@ def body(ctx: Stage) -> None:
         ("Published numbers", "None shown: the paper's classic-control results have no source "
          "known to us (spec A §9); its headline experiments (traffic lights, code generation, "
          "robotics) are not run here."),
-        ("Deviations from the paper and the official code", "\n".join(f"- {d}" for d in DEVIATIONS)),
+        ("Deviations from the paper and the official code",
+         "\n".join(f"- {d}" for d in [*DEVIATIONS, size_deviation(p)])),
         ("Reproduce", "```\nmake repro PAPER=heron          # or: dvc repro heron_report\n"
          "snakemake --cores 2 reports/heron/metrics.json\n```"),
     ]
@@ -294,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
 
     return run_stage("heron_report", "heron", HeronParams, body, argv, add_args=add_args,
                      validate_args=validate, outputs=lambda a, p: [
-        str(OUT / "curves"), str(OUT / "figures"), str(OUT / "metrics.json"), str(OUT / "report.md")])
+        str(OUT / "curves"), str(OUT / "figures"), str(OUT / "metrics.json"), str(OUT / "report.md"),
+        str(OUT / "seeds.csv")])
 
 
 if __name__ == "__main__":

@@ -39,11 +39,6 @@ DEVIATIONS = [
     "ota.py's defaults are 0 / 0.5 / 0.5 (its README: keep HIQL's settings, tune n).",
     "OTA's high value has its own twin heads, phi and EMA target; its phi is not the subgoal "
     "space (the high actor's targets stay in V^l's phi, which the low actor reads).",
-    "Sizes (`cpu` scale, numbers in Setup): MLPs 128x2 instead of OGBench's 512x3, batch 256 "
-    "(1024), a few thousand gradient steps per value and per actor (1M, joint), datasets of 200 "
-    "episodes (medium, large) and 100 (giant) instead of 1000 / 500, 4 evaluation episodes per "
-    "task and seed (50). The budget is the issue's: the whole `cpu` rebuild within 20 minutes on "
-    "2 cores. `scale: paper` restores the published sizes.",
     "The abstraction-factor sweep (n = 3, 5, 10) runs on the giant maze only; n = 1 is HIQL "
     "itself (the reduction is exact, so it is not trained twice). The claims use n = 5, "
     "ota.py's default, fixed before any result was seen.",
@@ -58,8 +53,19 @@ DEVIATIONS = [
 ]
 
 
-DIAGNOSIS = """What the numbers say about the claims that did not reproduce in the committed
-`cpu`-scale run (our reading; rerun at another scale and check it still applies):
+def size_deviation(p: OTAParams) -> str:
+    """This run's sizes against OGBench's, from the params (never hard-coded)."""
+    s = sizes(p)
+    data = ", ".join(f"{m} {d.episodes}" for m, d in s.data.items())
+    return (f"Sizes (`{p.scale}` scale): MLPs {'x'.join(map(str, s.train.hidden))} (OGBench: 512x512x512), "
+            f"batch {s.train.batch_size} (1024), {s.train.value_steps} gradient steps per value and "
+            f"{s.train.actor_steps} per actor (1M, joint), datasets of {data} episodes (1000 / 1000 / 500), "
+            f"{s.eval.episodes} evaluation episodes per task and seed (50), {len(p.seeds)} seeds. "
+            "`scale: paper` restores the published sizes.")
+
+
+DIAGNOSIS = """Our reading of the run committed in stop 10 (2026-12-03: `cpu` scale, 3 seeds, the
+tables above are that run); it was written for that run, so check it still applies to another:
 
 - **Giant maze, success.** No learned policy reaches a goal on the giant maze, while HIQL's own
   low level steered by the oracle's subgoals always does (`hiql_oracle`). The low level is
@@ -102,29 +108,16 @@ def order(df, col="method"):
         [c for c in ("maze",) if c in df.columns] + ["_o"]).drop("_o")
 
 
-def figures(success_tbl, paths, training, folder: Path) -> list[str]:
-    import numpy as np
+def figures(success_tbl, main, paths, training, folder: Path) -> list[str]:
     import polars as pl
 
-    from hrlzoo.pipeline.report import new_figure, plot_curves, save_figure
+    from hrlzoo.pipeline.report import plot_curves, plot_intervals
 
     folder.mkdir(parents=True)
     mazes = [m for m in MAZES if m in success_tbl["maze"].unique().to_list()]
-    fig, axes = new_figure(1, len(mazes), size=(4.4, 3.4))
-    for ax, maze in zip(axes[0], mazes):
-        part = success_tbl.filter(pl.col("maze") == maze)
-        methods = [m for m in METHOD_ORDER if m in part["method"].to_list()]
-        for i, m in enumerate(methods):
-            ys = part.filter(pl.col("method") == m)["success"].to_numpy()
-            ax.bar(i, ys.mean(), color="lightgray", edgecolor="black")
-            ax.scatter(np.full(len(ys), i), ys, s=16, color="black", zorder=3)
-        ax.set_xticks(range(len(methods)), methods, rotation=35, fontsize=8)
-        ax.set_ylim(0, 1.05)
-        ax.set_title(f"pointmaze-{maze}", fontsize=10)
-        ax.set_ylabel("success rate")
-        ax.grid(alpha=0.3, axis="y")
-    fig.suptitle("Success over the five evaluation tasks: bar = mean, dot = one seed", fontsize=11)
-    save_figure(fig, folder / "success.png")
+    plot_intervals(main, x="method", group="method", metric="success", facet="maze", points=success_tbl,
+                   order=METHOD_ORDER, ylim=(-0.02, 1.05), path=folder / "success.png",
+                   title="Success over the five evaluation tasks", ylabel="success rate")
 
     # values along the oracle paths, min-max scaled per (value, seed, task) so shapes compare
     names = ["success.png"]
@@ -135,12 +128,12 @@ def figures(success_tbl, paths, training, folder: Path) -> list[str]:
         scaled = part.with_columns(
             v_scaled=((pl.col("v") - pl.col("v").min()) / (pl.col("v").max() - pl.col("v").min() + 1e-9))
             .over("value", "seed", "task"))
-        plot_curves(scaled, x="steps_to_goal", y="v_scaled", group="value", facet="task", band="minmax",
+        plot_curves(scaled, x="steps_to_goal", y="v_scaled", group="value", facet="task",
                     path=folder / f"value_paths_{maze}.png", ncols=5,
                     title=f"pointmaze-{maze}: values along the oracle path of each task (min-max scaled)",
                     xlabel="true steps to goal", ylabel="scaled V(s, g)")
         names.append(f"value_paths_{maze}.png")
-    plot_curves(training, x="step", y="value_loss", group="value", facet="maze", band="minmax",
+    plot_curves(training, x="step", y="value_loss", group="value", facet="maze",
                 path=folder / "value_loss.png", title="Value training loss (IVL, sum of twin heads)",
                 xlabel="gradient step", ylabel="loss")
     names.append("value_loss.png")
@@ -162,7 +155,7 @@ def nsweep_figure(sweep, path: Path) -> None:
         ax.set_xlabel("abstraction factor n (1 = HIQL)")
         ax.set_title(metric, fontsize=10)
         ax.grid(alpha=0.3)
-    fig.suptitle("pointmaze-giant: OTA's abstraction factor (mean, 95% bootstrap CI over seeds)", fontsize=11)
+    fig.suptitle("pointmaze-giant: OTA's abstraction factor (mean, 95% t interval over seeds)", fontsize=11)
     save_figure(fig, path)
 
 
@@ -171,8 +164,8 @@ def body(ctx: Stage) -> None:
     import polars as pl
 
     from hrlzoo.pipeline.claims import evaluate, load_claims, summarise
-    from hrlzoo.pipeline.report import (claims_md, dumps_json, markdown_table, metrics_dict,
-                                        report_md_text, summary_md)
+    from hrlzoo.pipeline.report import (claims_sections, dumps_json, markdown_table, metrics_dict,
+                                        report_md_text, summary_md, write_seeds_csv)
 
     p: OTAParams = ctx.params
     mazes = ctx.args.mazes
@@ -183,7 +176,8 @@ def body(ctx: Stage) -> None:
 
     success, diag, paths, training = read("success"), read("diagnostics"), read("paths"), read("training")
     table = claims_table(success, diag)
-    verdicts = evaluate(load_claims(CLAIMS), table)
+    claims = load_claims(CLAIMS)
+    verdicts = evaluate(claims, table, seeds=p.seeds)
     metrics = ["success", "order_consistency", "adv_sign_acc"]
     hier = pl.col("method").is_in(["hiql"]) | pl.col("method").str.starts_with("ota_n")
     main = order(summarise(table.filter(pl.col("method") != "ota_minus_hiql"), by=["maze", "method"],
@@ -210,12 +204,13 @@ def body(ctx: Stage) -> None:
          .pivot("value", index="step", values="value_loss", sort_columns=True).sort("step")
          .write_csv(curves / f"value_loss_{maze}.csv", float_precision=5))
     folder = ctx.out(OUT / "figures")
-    figs = figures(table.filter(pl.col("method") != "ota_minus_hiql"), paths, training, folder)
+    figs = figures(table.filter(pl.col("method") != "ota_minus_hiql"), main, paths, training, folder)
     if sweep.height:
         nsweep_figure(sweep, folder / "nsweep_giant.png")
         figs.append("nsweep_giant.png")
 
     ctx.out(OUT / "metrics.json").write_text(dumps_json(metrics_dict("ota", p.scale, summary, verdicts, {"title": TITLE})))
+    write_seeds_csv(ctx.out(OUT / "seeds.csv"), table)
     s = sizes(p)
     data = "; ".join(f"{m}: {s.data[m].episodes} episodes x {s.data[m].episode_steps} steps, "
                      f"gamma {s.train.discount[m]}" for m in mazes)
@@ -226,7 +221,8 @@ def body(ctx: Stage) -> None:
              "high level queried every step. Methods: `gcbc`, `gcivl` (flat), `hiql`, `ota_n<k>` (OTA with "
              "abstraction factor k; same V^l and low actor as HIQL), `hiql_oracle` (HIQL's low actor with "
              "the BFS oracle's subgoals). Each seed's success is the mean over its 5 x episodes; "
-             "every number is the mean over seeds with its 95% bootstrap CI. Diagnostics score the value "
+             "every number is the mean over seeds with its 95% t interval (per-seed values: `seeds.csv`). "
+             "Diagnostics score the value "
              "the method's high level uses: V^l for HIQL, V^h for OTA.")
     diag_text = ("`order_consistency`: along the noiseless oracle path of each task, the fraction of state "
                  "pairs (every 5th state) that the value ranks in the path's order (1 = perfect, 0.5 = "
@@ -238,7 +234,7 @@ def body(ctx: Stage) -> None:
         ("Results", "Success rate:\n\n" + summary_md(main) + "\n\nOTA (n = 5) minus HIQL, paired by seed:\n\n"
          + summary_md(gap)),
         ("Value diagnostics", diag_text + "\n\n" + summary_md(diagnostics)),
-        ("Claims", claims_md(verdicts) + "\n\n" + DIAGNOSIS),
+        *claims_sections(claims, verdicts, DIAGNOSIS),
         ("Success per task (mean over seeds and episodes)", markdown_table(per_task)),
         ("Episode lengths", markdown_table(steps_tbl)),
         ("Abstraction factor n on the giant maze (factor 1 is HIQL)", summary_md(sweep) if sweep.height else ""),
@@ -246,7 +242,8 @@ def body(ctx: Stage) -> None:
         ("Published numbers", "None shown. Spec A §2.5 gives OGBench's HIQL success rates on pointmaze "
          "from memory only and OTA's Table 1 values as unknown, so no number with a known source is "
          "available to stand beside ours; our datasets and sizes are also far smaller."),
-        ("Deviations from the paper and the official code", "\n".join(f"- {d}" for d in DEVIATIONS)),
+        ("Deviations from the paper and the official code",
+         "\n".join(f"- {d}" for d in [*DEVIATIONS, size_deviation(p)])),
         ("Reproduce", "```\nmake repro PAPER=ota             # or: dvc repro ota_report\n"
          "snakemake --cores 2 reports/ota/metrics.json\n```"),
     ]
@@ -259,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument("mazes", nargs="+", choices=MAZES)
 
     return run_stage("ota_report", "ota", OTAParams, body, argv, add_args=add_args, outputs=lambda a, p: [
-        str(OUT / "curves"), str(OUT / "figures"), str(OUT / "metrics.json"), str(OUT / "report.md")])
+        str(OUT / "curves"), str(OUT / "figures"), str(OUT / "metrics.json"), str(OUT / "report.md"),
+        str(OUT / "seeds.csv")])
 
 
 if __name__ == "__main__":

@@ -101,7 +101,8 @@ DEVIATIONS = [
 ]
 
 
-DIAGNOSIS = """What we read in the committed `cpu`-scale numbers (3 seeds; check it still holds at another scale):
+DIAGNOSIS = """Our reading of the run committed in stop 10 (2026-12-03: `cpu` scale, 3 seeds, the tables above
+are that run); it was written for that run, so check it still applies to another:
 
 - **RFT and the open-loop collision rate (not reproduced).** Collision-aware GRPO changes the
   open-loop collision rate by about -5% (the paper: -83%), L2-only GRPO by about -8%, so the
@@ -194,31 +195,23 @@ def scenario_table(runs: dict):
     return order(t.select("method", *[s for s in SCENARIOS if s in t.columns]))
 
 
-def figures(runs: dict, table, meta: dict, p: WorldRFTParams, folder: Path) -> list[str]:
+def figures(runs: dict, table, summary, meta: dict, p: WorldRFTParams, folder: Path) -> list[str]:
     import numpy as np
     import polars as pl
 
-    from hrlzoo.pipeline.report import new_figure, plot_curves, save_figure
+    from hrlzoo.pipeline.report import plot_curves, plot_intervals
 
     folder.mkdir(parents=True)
     names = []
     first = next(iter(runs.values()))
     names.append(samples_figure(first["figures"], p, folder / "samples_over_rasters.png", next(iter(runs))))
 
-    methods = [m for m in ORDER if m in table["method"].to_list()]
-    panels = [("l2_avg", "open-loop L2, mean of 1-3 s (m)"), ("col_avg", "open-loop collision rate (%)"),
-              ("cl_collision", "closed-loop collision rate (%)"), ("pdms", "closed-loop PDMS-like score")]
-    fig, axes = new_figure(1, len(panels), size=(3.8, 3.4))
-    for ax, (metric, label) in zip(axes[0], panels):
-        for i, m in enumerate(methods):
-            ys = table.filter(pl.col("method") == m)[metric].to_numpy()
-            ax.bar(i, ys.mean(), color="lightgray", edgecolor="black")
-            ax.scatter(np.full(len(ys), i), ys, s=14, color="black", zorder=3)
-        ax.set_xticks(range(len(methods)), methods, rotation=40, fontsize=7, ha="right")
-        ax.set_title(label, fontsize=9)
-        ax.grid(alpha=0.3, axis="y")
-    fig.suptitle("Test split: bar = mean over seeds, dot = one seed", fontsize=10)
-    save_figure(fig, folder / "results.png")
+    panels = ["l2_avg", "col_avg", "cl_collision", "pdms"]
+    long = table.unpivot(index=["method", "seed"], on=panels, variable_name="metric", value_name="value")
+    plot_intervals(summary.filter(pl.col("metric").is_in(panels)), x="method", group="method", facet="metric",
+                   points=long, order=ORDER, ncols=4, path=folder / "results.png",
+                   title="Test split: open-loop L2 (m) and collision rate (%), closed-loop collision rate (%) "
+                         "and PDMS-like score", ylabel="")
     names.append("results.png")
 
     curves = pl.concat([r["curves"].with_columns(seed=pl.lit(s)) for s, r in runs.items()])
@@ -233,11 +226,11 @@ def figures(runs: dict, table, meta: dict, p: WorldRFTParams, folder: Path) -> l
             keep = {"world_model": ["latent", "geometry"],
                     "rft": ["reward", "sample_collision", "plan_collision", "plan_l2"]}[phase]
             part = part.filter(pl.col("metric").is_in(keep))
-            plot_curves(part, x="step", y="value", group="method", facet="metric", band="minmax", ncols=4,
+            plot_curves(part, x="step", y="value", group="method", facet="metric", ncols=4,
                         path=folder / fname, title=title, xlabel="gradient step", ylabel="")
         else:
             plot_curves(part.filter(pl.col("metric") == metric), x="step", y="value", group="method",
-                        band="minmax", path=folder / fname, title=title, xlabel="gradient step", ylabel=metric)
+                        path=folder / fname, title=title, xlabel="gradient step", ylabel=metric)
         names.append(fname)
     return names
 
@@ -292,8 +285,8 @@ def body(ctx: Stage) -> None:
     import polars as pl
 
     from hrlzoo.pipeline.claims import evaluate, load_claims, summarise
-    from hrlzoo.pipeline.report import (claims_md, dumps_json, markdown_table, metrics_dict, published_md,
-                                        report_md_text, summary_md)
+    from hrlzoo.pipeline.report import (claims_sections, dumps_json, markdown_table, metrics_dict, published_md,
+                                        report_md_text, summary_md, write_seeds_csv)
     from stages.worldrft.params import sizes
     from stages.worldrft.train import run_dir
 
@@ -310,9 +303,10 @@ def body(ctx: Stage) -> None:
                       "diagnostics": json.loads((d / "diagnostics.json").read_text())}
     meta = json.loads((DATAGEN / "meta.json").read_text())
     table = per_seed_table(runs)
-    verdicts = evaluate(load_claims(CLAIMS), table)
+    claims = load_claims(CLAIMS)
+    verdicts = evaluate(claims, table, seeds=p.seeds)
     metrics = [*OPEN, *CLOSED.values(), *LONG.values()]
-    summary = order(summarise(table, by=["method"], metrics=metrics))
+    summary = order(summarise(table, by=["method"], metrics=metrics, single_model=claims.single_model))
     rel = summarise(table.filter(pl.col("col_rel_change").is_not_null()), by=["method"], metrics=["col_rel_change"])
     wm_diag = pl.DataFrame([{"seed": s, **r["diagnostics"]["world_model"]} for s, r in runs.items()])
     wm_sum = summarise(wm_diag.with_columns(method=pl.lit("world_model")), by=["method"],
@@ -331,11 +325,12 @@ def body(ctx: Stage) -> None:
         (part.group_by("method", "step").agg(pl.col("value").mean())
          .pivot("method", index="step", values="value", sort_columns=True).sort("step")
          .write_csv(curves / fname, float_precision=5))
-    figs = figures(runs, table, meta, p, ctx.out(OUT / "figures"))
+    figs = figures(runs, table, summary, meta, p, ctx.out(OUT / "figures"))
 
     extra = {"title": TITLE, "col_rel_change": {r["method"]: r["mean"] for r in rel.iter_rows(named=True)},
              "expert_datagen": meta["expert"]["all"]}
     ctx.out(OUT / "metrics.json").write_text(dumps_json(metrics_dict("worldrft", p.scale, summary, verdicts, extra)))
+    write_seeds_csv(ctx.out(OUT / "seeds.csv"), table)
 
     s, e = sizes(p), sizes(p).eval
     splits = meta["splits"]
@@ -354,8 +349,9 @@ def body(ctx: Stage) -> None:
         f"test scenes and new ones) the expert drives {e.handover_starts} frames, then the planner "
         f"{e.handover_frames * p.sim.dt:g} s; and in long rollouts of the logged test scenes from their start "
         f"({e.long_frames * p.sim.dt:g} s). "
-        "Every number is the mean over seeds with its 95% bootstrap CI; `expert` (the logged future, its "
-        "own collisions included) and `constant_velocity` are references, the same for every seed.")
+        "Every number is the mean over seeds with its 95% t interval (per-seed values: `seeds.csv`); `expert` "
+        "(the logged future, its own collisions included) and `constant_velocity` are references, the same "
+        "for every seed, so they count as one model (n = 1, no interval).")
     published = published_md([
         {"benchmark": "nuScenes (open loop)", "metric": "collision rate", "before RFT": "0.30%",
          "WorldRFT": "0.05% (-83%)", "source": "paper abstract"},
@@ -364,16 +360,16 @@ def body(ctx: Stage) -> None:
     sections = [
         ("Setup", setup),
         ("Results", "Open loop (test frames; L2 in m, rates in %):\n\n"
-         + summary_md(summary.filter(pl.col("metric").is_in(list(OPEN))))
+         + summary_md(summary.filter(pl.col("metric").is_in(list(OPEN))), single_model=claims.single_model)
          + "\n\nClosed loop in our simulator, NAVSIM-style 4 s episodes handed over from the expert "
          f"({len(e.handover_starts)} handover times x {e.closed_loop_scenes} scenes; rates in %, PDMS x 100):\n\n"
-         + summary_md(summary.filter(pl.col("metric").is_in(list(CLOSED.values()))))
+         + summary_md(summary.filter(pl.col("metric").is_in(list(CLOSED.values()))), single_model=claims.single_model)
          + f"\n\nLong closed-loop rollouts of the logged test scenes ({e.long_frames * p.sim.dt:g} s from the "
          "start; errors compound):\n\n"
-         + summary_md(summary.filter(pl.col("metric").is_in(list(LONG.values()))))
+         + summary_md(summary.filter(pl.col("metric").is_in(list(LONG.values()))), single_model=claims.single_model)
          + "\n\nRelative change of the open-loop collision rate against hpd_lir of the same seed:\n\n"
          + summary_md(rel)),
-        ("Claims", claims_md(verdicts) + "\n\n" + diagnosis(table, verdicts, runs) + "\n\n" + DIAGNOSIS),
+        *claims_sections(claims, verdicts, diagnosis(table, verdicts, runs) + "\n\n" + DIAGNOSIS),
         ("Closed-loop collision % / PDMS per scenario (mean over seeds)", markdown_table(scenario_table(runs))),
         ("World-model diagnostics (val split)",
          "Latent-prediction MSE with the true plan, with another frame's plan (shuffled), and of copying "
@@ -426,7 +422,8 @@ def main(argv: list[str] | None = None) -> int:
 
     return run_stage("worldrft_report", "worldrft", WorldRFTParams, body, argv, add_args=add_args,
                      validate_args=validate, outputs=lambda a, p: [
-                         str(OUT / "curves"), str(OUT / "figures"), str(OUT / "metrics.json"), str(OUT / "report.md")])
+                         str(OUT / "curves"), str(OUT / "figures"), str(OUT / "metrics.json"), str(OUT / "report.md"),
+                         str(OUT / "seeds.csv")])
 
 
 if __name__ == "__main__":
