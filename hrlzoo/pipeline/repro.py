@@ -297,7 +297,7 @@ def print_plan(jobs: list[Job], total_dag: int, cores: int) -> None:
         print(f"  {j.name:<{width}}  {fmt(j.expected):>7}  {j.scale}")
     unknown = [j for j in jobs if j.expected is None]
     serial = sum(j.expected or 0.0 for j in jobs)
-    note = f"; {len(unknown)} stages never recorded, counted as 0" if unknown else ""
+    note = f"; {len(unknown)} never recorded, counted as 0" if unknown else ""
     print(f"[repro] expected wall time ~{fmt(simulate(jobs, cores))} on {cores} cores "
           f"({fmt(serial)} one after another{note})", flush=True)
 
