@@ -87,7 +87,9 @@ def plan(root: Path, targets: list[str], specs: dict, single: list[str] = ()) ->
         else:
             chosen = {st for st in graph if getattr(st, "cmd", None)}
         sub = graph.subgraph(chosen)
-        order = list(reversed(list(nx.topological_sort(sub))))  # upstream first
+        names = {st: address(st, root) for st in chosen}
+        position = {name: i for i, name in enumerate(specs)}  # dvc.yaml's order where the DAG allows
+        order = list(nx.lexicographical_topological_sort(sub.reverse(), key=lambda st: position[names[st]]))
         stale: set = set()
         for st in order:
             if any(d in stale for d in sub.successors(st)):
@@ -96,7 +98,6 @@ def plan(root: Path, targets: list[str], specs: dict, single: list[str] = ()) ->
                 if _restore(repo, st):  # the cache has its outputs: no need to rebuild
                     continue
                 stale.add(st)
-        names = {st: address(st, root) for st in chosen}
         recorded = timings.load(root)
         jobs = []
         for st in order:
