@@ -41,3 +41,19 @@ def test_the_plan_lists_every_stage_with_its_time_and_the_total(capsys):
     assert "a" in out and "1:05" in out and "?" in out
     assert "expected wall time ~1:05 on 2 cores" in out and "1 never recorded" in out
     assert fmt(3725) == "1:02:05" and fmt(None) == "?"
+
+
+def test_leftover_partials_of_killed_stages_are_removed_whatever_serves_the_rerun(tmp_path):
+    from hrlzoo.pipeline.dag import StageSpec
+    from hrlzoo.pipeline.repro import remove_partials
+    from hrlzoo.pipeline.stage import partial_path
+
+    spec = StageSpec(name="s", cmd="x", deps=[], outs=["data/a/run", "reports/a/metrics.json"])
+    (tmp_path / "data/a/run").mkdir(parents=True)
+    (tmp_path / partial_path("data/a/run")).mkdir()
+    (tmp_path / partial_path("data/a/run") / "half.pt").write_text("killed")
+    (tmp_path / "reports/a").mkdir(parents=True)
+    (tmp_path / partial_path("reports/a/metrics.json")).write_text("{")
+    assert remove_partials(tmp_path, {"s": spec}) == 2
+    assert sorted(p.name for p in (tmp_path / "data/a").iterdir()) == ["run"]  # the artifact stays
+    assert not list((tmp_path / "reports/a").iterdir())
