@@ -5,6 +5,9 @@ stages (where the DAG is going as papers are added).
     python benchmarks/dag_overhead.py                 # both parts
     python benchmarks/dag_overhead.py --no-rebuild    # the no-op timings only (a minute)
     python benchmarks/dag_overhead.py --stages 150    # the generated DAG's size
+    python benchmarks/dag_overhead.py --before main --before-venv /path/to/.venv
+        # beside each no-op figure, the same with another revision's Snakefile and DAG code
+        # and another environment (main's, before the overhead work): the ratio before / now
 
 Rebuild: in temporary clones at `smoke` scale, a full `dvc repro` (serial), `snakemake --cores N`
 (+ `dvc commit -f`) and `make repro` (hrlzoo.pipeline.repro: DVC decides, the stages run side
@@ -33,28 +36,48 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import clone_worktree, env_with_venv, run, smoke_everywhere  # noqa: E402
 
-REPEAT = 5
+REPEAT = 3
 WRITE_OUTS = ("python -c \"import os, sys; f = lambda o: '.' in os.path.basename(o); "
               "[(os.makedirs(os.path.dirname(o) if f(o) else o, exist_ok=True), "
               "open(o if f(o) else os.path.join(o, 'x'), 'w').write(o)) for o in sys.argv[1:]]\" ")
 
 
-def timed(cmd: str, cwd: Path) -> float:
+def timed(cmd: str, cwd: Path, env: dict | None = None) -> float:
     t = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, shell=True, env=env_with_venv(), check=True,
+    subprocess.run(cmd, cwd=cwd, shell=True, env=env or env_with_venv(), check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t
 
 
-def no_op_timings(repo: Path, label: str) -> None:
+BEFORE_FILES = ("Snakefile", "hrlzoo/pipeline/dag.py")  # what the overhead work changed in the repo
+
+
+def no_op_timings(repo: Path, label: str, before: tuple[str, Path] | None = None) -> None:
+    """Median no-op times; with `before` = (revision, venv), the same with that revision's
+    Snakefile and DAG code and that environment, and the ratio."""
     n_stages = len(run("dvc stage list --all", cwd=repo).stdout.splitlines())
     status = run("dvc status", cwd=repo).stdout
     assert "up to date" in status, status
     for what, cmd in (("dvc repro (no-op)", "dvc repro"), ("dvc status", "dvc status"),
                       ("snakemake -n", "snakemake -n")):
         times = [timed(cmd, repo) for _ in range(REPEAT)]
-        print(f"{label:9s} {n_stages:4d} stages  {what:18s} {statistics.median(times):6.2f} s median "
-              f"(min {min(times):.2f}, max {max(times):.2f}; {REPEAT} runs)", flush=True)
+        now = statistics.median(times)
+        line = (f"{label:9s} {n_stages:4d} stages  {what:18s} {now:6.2f} s median "
+                f"(min {min(times):.2f}, max {max(times):.2f}; {REPEAT} runs)")
+        if before:
+            rev, venv = before
+            saved = {f: (repo / f).read_text() for f in BEFORE_FILES}
+            root = Path(__file__).resolve().parents[1]
+            for f in BEFORE_FILES:
+                (repo / f).write_text(run(f"git show {rev}:{f}", cwd=root).stdout)
+            env = {**os.environ, "PATH": f"{venv}/bin{os.pathsep}{os.environ['PATH']}"}
+            try:
+                old = statistics.median([timed(cmd, repo, env) for _ in range(REPEAT)])
+            finally:
+                for f, text in saved.items():
+                    (repo / f).write_text(text)
+            line += f"; {rev} with {venv}: {old:6.2f} s, ratio {old / now:.2f}"
+        print(line, flush=True)
 
 
 def generated_dag(dst: Path, n_stages: int) -> Path:
@@ -88,7 +111,7 @@ def generated_dag(dst: Path, n_stages: int) -> Path:
     return repo
 
 
-def rebuilds(tmp: Path, cores: int) -> None:
+def rebuilds(tmp: Path, cores: int, before=None) -> None:
     repos = {}
     for name in ("dvc", "snakemake", "make"):
         repos[name] = clone_worktree(tmp / name)
@@ -103,7 +126,7 @@ def rebuilds(tmp: Path, cores: int) -> None:
         print(f"whole DAG at smoke scale: {cmd:50s} {times[name]:7.1f} s", flush=True)
     for name in ("snakemake", "make"):
         print(f"ratio dvc repro / {name}: {times['dvc'] / times[name]:.2f}", flush=True)
-    no_op_timings(repos["dvc"], "real")
+    no_op_timings(repos["dvc"], "real", before)
 
 
 def main() -> None:
@@ -112,16 +135,19 @@ def main() -> None:
                     "no-op timings then run in a clone whose stages are built as the generated ones)")
     ap.add_argument("--stages", type=int, default=150, help="size of the generated DAG")
     ap.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--before", help="a git revision to compare the no-op times with (e.g. main)")
+    ap.add_argument("--before-venv", type=Path, help="the environment of that revision")
     args = ap.parse_args()
+    before = (args.before, args.before_venv) if args.before else None
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if args.no_rebuild:
             from hrlzoo.pipeline.dag import dvc_stages
 
-            no_op_timings(generated_dag(tmp / "real", len(dvc_stages(Path(__file__).parents[1]))), "real")
+            no_op_timings(generated_dag(tmp / "real", len(dvc_stages(Path(__file__).parents[1]))), "real", before)
         else:
-            rebuilds(tmp, args.cores)
-        no_op_timings(generated_dag(tmp / "generated", args.stages), "generated")
+            rebuilds(tmp, args.cores, before)
+        no_op_timings(generated_dag(tmp / "generated", args.stages), "generated", before)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"machine: {os.cpu_count()} cores")
 
