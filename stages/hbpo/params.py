@@ -83,7 +83,7 @@ class SFTData:
 
     def validate(self) -> str | None:
         if abs(sum(self.style_mix.values()) - 1.0) > 1e-6:
-            return f"style_mix: weights sum to {sum(self.style_mix.values()):g}: expected weights that sum to 1"
+            return f"style_mix: expected weights that sum to 1 (they sum to {sum(self.style_mix.values()):g})"
         if self.max_checks < self.min_checks:
             return "max_checks: expected >= min_checks"
         if not any(self.level_weights):
