@@ -111,6 +111,25 @@ def generated_dag(dst: Path, n_stages: int) -> Path:
     return repo
 
 
+def schedule_bounds(repo: Path, cores: int) -> tuple[float, float, float]:
+    """From the stage wall times a run recorded (reports/timings.json): their sum (one after
+    another), the longest chain of dependent stages, and the list schedule on `cores` (what a
+    perfect side-by-side run of these stages would take)."""
+    from hrlzoo.pipeline import timings
+    from hrlzoo.pipeline.dag import dvc_stages
+    from hrlzoo.pipeline.repro import Job, critical_paths, simulate
+
+    specs, recorded = dvc_stages(repo), timings.load(repo)
+    writer = {o: s.name for s in specs for o in s.outs}
+    jobs = []
+    for s in specs:  # dvc.yaml declares upstream stages first
+        scale = next((v["scale"] for v in s.param_values.values() if "scale" in v), timings.ANY)
+        jobs.append(Job(name=s.name, cmd=s.cmd, threads=s.threads, priority=s.priority, scale=scale,
+                        upstream={writer[d] for d in s.deps if d in writer},
+                        expected=timings.expected(s.cmd, scale, recorded)))
+    return (sum(j.expected or 0.0 for j in jobs), max(critical_paths(jobs).values()), simulate(jobs, cores))
+
+
 def rebuilds(tmp: Path, cores: int, before=None) -> None:
     repos = {}
     for name in ("dvc", "snakemake", "make"):
@@ -126,6 +145,10 @@ def rebuilds(tmp: Path, cores: int, before=None) -> None:
         print(f"whole DAG at smoke scale: {cmd:50s} {times[name]:7.1f} s", flush=True)
     for name in ("snakemake", "make"):
         print(f"ratio dvc repro / {name}: {times['dvc'] / times[name]:.2f}", flush=True)
+    serial, chain, ideal = schedule_bounds(repos["make"], cores)
+    print(f"make repro's stage times: sum {serial:.1f} s, longest chain {chain:.1f} s, list schedule on "
+          f"{cores} cores {ideal:.1f} s (ideal ratio {serial / ideal:.2f}); its own start and commit: "
+          f"{times['make'] - ideal:.1f} s", flush=True)
     no_op_timings(repos["dvc"], "real", before)
 
 
