@@ -114,6 +114,8 @@ def plan(root: Path, targets: list[str], specs: dict, single: list[str] = ()) ->
 def _restore(repo, stage) -> bool:
     """Check out a changed stage's outputs when dvc.lock's entry is otherwise current and the
     cache (local or shared) holds them; True when the stage is then up to date."""
+    if not stage.outs or not all(out.hash_info and out.hash_info.value for out in stage.outs):
+        return False  # dvc.lock records no outputs for it
     try:
         if stage.changed_deps() or stage.changed_stage():
             return False
@@ -196,8 +198,10 @@ def run(jobs: list[Job], cores: int, root: Path, total_dag: int) -> int:
         last_line = time.time()
         spent = {j.name: time.time() - j.started for j in running.values()}
         left = simulate(jobs, cores, done=done, running=spent)
+        unknown = sum(1 for j in jobs if j.name not in done and j.expected is None)
+        more = f" + {unknown} never recorded" if unknown else ""
         print(f"[repro {fmt(time.time() - t0)}] {len(done)}/{len(jobs)} stages done, "
-              f"{len(running)} running; remaining ~{fmt(left)}: {event}", flush=True)
+              f"{len(running)} running; remaining ~{fmt(left)}{more}: {event}", flush=True)
 
     def start_ready() -> None:
         free = cores - sum(min(j.threads, cores) for j in running.values())
@@ -312,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--single", nargs="+", default=[], metavar="STAGE",
                     help="stages to run when out of date, without their upstream")
     ap.add_argument("--cores", type=int, default=0, help="cores to fill (default 0: every core of the machine)")
-    ap.add_argument("--dry", action="store_true", help="print the plan, run nothing")
+    ap.add_argument("--dry", action="store_true",
+                    help="print the plan, run nothing (outputs the cache holds are still checked out)")
     args = ap.parse_args(argv)
     root = Path.cwd()
     if check.main([]) != 0:
