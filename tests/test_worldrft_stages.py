@@ -116,7 +116,7 @@ def test_report_has_every_claim_and_figures(smoke_run):
 @pytest.mark.parametrize("edit, args, message", [
     (lambda t: t, ["5"], "seed 5: expected one of params seeds"),
     (lambda t: t.replace("  heads: 4 ", "  heads: 5 "), ["0"], "nets.heads: expected a divisor of latent"),
-    (lambda t: t.replace("    rft_l2: {", "    rft_other: {"), ["0"], "rft.rewards: expected exactly worldrft, rft_l2"),
+    (lambda t: t.replace("    rft_l2: {", "    rft_other: {"), ["0"], "rft.rewards: unknown key 'rft_other': expected exactly worldrft, rft_l2"),
     (lambda t: t.replace("  clip_eps: 0.2 ", "  clip_eps: 1.5 "), ["0"], "rft.clip_eps = 1.5: expected a number < 1"),
 ])
 def test_bad_params_exit_2_before_writing(tmp_path, monkeypatch, capsys, edit, args, message):

@@ -99,7 +99,13 @@ def filter_top_p(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 
 
 def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator):
-    """(token [B], log-prob [B]) of one decoding step from last-position logits [B, V]."""
+    """(token [B], log-prob [B]) of one decoding step from last-position logits [B, V].
+    NaN or +inf logits (a diverged model) raise NonFiniteError before anything samples them;
+    the stage adds its name and step."""
+    if not bool((logits < float("inf")).all()):  # False for NaN and +inf alike
+        from hrlzoo.pipeline.stage import NonFiniteError
+
+        raise NonFiniteError("rollout logits are nan or inf (the policy diverged)")
     if temperature == 0:
         tok = logits.argmax(-1)
         logp = logits.log_softmax(-1)

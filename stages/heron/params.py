@@ -14,6 +14,7 @@ METHODS = ("true_reward", "misweighted", "heuristic", "rlhf", "heron")
 PREFERENCE_METHODS = ("rlhf", "heron")  # methods that learn a reward model from preferences
 TRAFFIC_METHODS = ("true_reward", "misweighted", "rlhf", "heron")  # the traffic task's (issue 15)
 N_TRAFFIC_FACTORS = 6  # hrlzoo.envs.traffic.FACTORS: queue, wait, delay, switch, passed, travel
+TASKS = ("pendulum", "pendulum_x100", "mountaincar", "mountaincar_official")  # the fields of ScaleSizes but traffic (its own section)
 
 
 @dataclass
@@ -164,23 +165,17 @@ class ScaleSizes:
     traffic: TrafficSizes = knob(factory=TrafficSizes, help="sizes of the traffic tasks")
 
 
+assert TASKS + ("traffic",) == tuple(ScaleSizes.__dataclass_fields__)
+
+
 @dataclass
 class HeronParams(Common):
-    tasks: dict[str, TaskParams] = knob(factory=dict, help="task name -> environment and factors")
+    tasks: dict[str, TaskParams] = knob(factory=dict, keys=TASKS, all_keys=True, help="task name -> environment and factors")
     td3: TD3Params = knob(factory=TD3Params, help="policy learner")
     reward_model: RewardModelParams = knob(factory=RewardModelParams, help="Bradley-Terry reward model")
-    sizes: dict[str, ScaleSizes] = knob(factory=dict, help="scale -> task -> sizes")
+    sizes: dict[str, ScaleSizes] = knob(factory=dict, keys=SCALES, all_keys=True, help="scale -> task -> sizes")
     label_pairs: int = knob(2000, ge=10, help="transitions labelled pairwise by the label-diagnostic stage")
     traffic: TrafficParams = knob(factory=TrafficParams, help="the traffic-signal task in SUMO")
-
-    def validate(self) -> str | None:
-        for scale in SCALES:
-            if scale not in self.sizes:
-                return f"sizes.{scale}: missing (every paper declares smoke, cpu and paper sizes)"
-        for task in self.tasks:
-            if task not in ScaleSizes.__dataclass_fields__ or task == "traffic":
-                return f"tasks.{task}: unknown task (sizes are declared for {list(ScaleSizes.__dataclass_fields__)})"
-        return None
 
 
 def traffic_sizes(p: HeronParams) -> TrafficSizes:

@@ -55,13 +55,14 @@ class DataSizes:
 
 @dataclass
 class TrainSizes:
-    hidden: list[int] = knob(factory=lambda: [512, 512, 512], help="hidden widths of every MLP (OGBench: 512x3)")
+    hidden: list[int] = knob(factory=lambda: [512, 512, 512], ge=1, min_items=1, help="hidden widths of every MLP (OGBench: 512x3)")
     batch_size: int = knob(1024, ge=1, help="minibatch per seed (OGBench: 1024)")
     value_steps: int = knob(1_000_000, ge=1, help="gradient steps of each value (OGBench: 1M, joint)")
     actor_steps: int = knob(1_000_000, ge=1, help="gradient steps of each actor (OGBench: 1M, joint)")
     log_every: int = knob(1000, ge=1, help="gradient steps between logged losses")
     curve_points: int = knob(5, ge=1, help="actor checkpoints (evenly spaced, the last one final) for the success curves")
-    discount: dict[str, float] = knob(factory=dict, help="gamma per maze (OGBench: 0.99; 0.995 on giant)")
+    discount: dict[str, float] = knob(factory=dict, gt=0, lt=1, keys=MAZES, all_keys=True,
+                                      help="gamma per maze (OGBench: 0.99; 0.995 on giant)")
 
 
 @dataclass
@@ -74,17 +75,9 @@ class EvalSizes:
 
 @dataclass
 class ScaleSizes:
-    data: dict[str, DataSizes] = knob(factory=dict, help="maze -> dataset sizes")
+    data: dict[str, DataSizes] = knob(factory=dict, keys=MAZES, all_keys=True, help="maze -> dataset sizes")
     train: TrainSizes = knob(factory=TrainSizes, help="networks and gradient steps")
     eval: EvalSizes = knob(factory=EvalSizes, help="evaluation and diagnostics")
-
-    def validate(self) -> str | None:
-        for maze in MAZES:
-            if maze not in self.data or maze not in self.train.discount:
-                return f"{maze}: expected data.{maze} and train.discount.{maze}"
-            if not 0 < self.train.discount[maze] < 1:
-                return f"train.discount.{maze} = {self.train.discount[maze]}: expected a number in (0, 1)"
-        return None
 
 
 @dataclass
@@ -93,13 +86,10 @@ class OTAParams(Common):
     noise: float = knob(0.5, ge=0, help="Gaussian action noise of the data-generating oracle (OGBench: 0.5)")
     agent: AgentParams = knob(factory=AgentParams, help="hyper-parameters shared by the agents")
     abstraction_factors: dict[str, list[int]] = knob(
-        factory=dict, help="maze -> OTA's abstraction factors n to train (ota.py default 5; n = 1 is HIQL)")
-    sizes: dict[str, ScaleSizes] = knob(factory=dict, help="scale -> sizes")
+        factory=dict, keys=MAZES, all_keys=True, help="maze -> OTA's abstraction factors n to train (ota.py default 5; n = 1 is HIQL)")
+    sizes: dict[str, ScaleSizes] = knob(factory=dict, keys=SCALES, all_keys=True, help="scale -> sizes")
 
     def validate(self) -> str | None:
-        for scale in SCALES:
-            if scale not in self.sizes:
-                return f"sizes.{scale}: missing (every paper declares smoke, cpu and paper sizes)"
         for maze in MAZES:
             ns = self.abstraction_factors.get(maze)
             if not ns or any(n < 2 for n in ns) or len(set(ns)) != len(ns):
