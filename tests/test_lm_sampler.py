@@ -162,3 +162,23 @@ def test_too_long_for_learned_positions_is_refused():
     with pytest.raises(ValueError, match="learned positions"):
         sample(m, PROMPTS, max_new_tokens=60, pad_id=PAD)
     sample(model(True), PROMPTS, max_new_tokens=60, pad_id=PAD)  # rotary: no table to run out of
+
+
+def test_token_logprobs_shifted_rows_equal_masked_rows():
+    """Rows whose real tokens are one run (left-padded prompt + completion) run shifted to
+    column 0 with causal attention; rows with a hole run with their key mask: same numbers."""
+    m = model(False)
+    ids, mask = left_pad(PROMPTS, PAD)
+    lp = token_logprobs(m, ids, mask, start=1)
+    with torch.no_grad():
+        ref = m(ids, pos=positions_from_mask(mask), key_mask=mask)[:, :-1].log_softmax(-1)
+    ref = ref.gather(-1, ids[:, 1:, None]).squeeze(-1)
+    real = mask[:, 1:] & mask[:, :-1]
+    assert torch.allclose(lp[real], ref[real], atol=1e-5)
+    holed = mask.clone()
+    holed[0, -2] = False  # not one run: the masked path
+    lp2 = token_logprobs(m, ids, holed, start=1)
+    with torch.no_grad():
+        ref2 = m(ids, pos=positions_from_mask(holed), key_mask=holed)[:, :-1].log_softmax(-1)
+    ref2 = ref2.gather(-1, ids[:, 1:, None]).squeeze(-1)
+    assert torch.allclose(lp2, ref2, atol=1e-5)
