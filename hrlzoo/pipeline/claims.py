@@ -83,21 +83,24 @@ null can never be "not reproduced", which is why margin 0 needs a written reason
 is the TOST idea with the interval at the same 95% as every other rule (stricter than TOST's
 90%). Anything between is **inconclusive**: the interval straddles the boundary.
 
-Before the interval is read, in this order:
+Around the interval:
 
-1. **Gates.** A claim lists the gates (or other claims) it depends on. If any of them is not
-   reproduced (failed, inconclusive or itself untestable) the claim is **untestable**, and the
-   reason names the gate. Gates are judged by the same rules (they cannot have gates).
-2. **Data.** A missing column, no rows, several rows for one seed, a null or NaN/inf value on
+1. **Data.** A missing column, no rows, several rows for one seed, a null or NaN/inf value on
    any seed, or a seed of `seeds` without a row: **inconclusive**, with the count of seeds
    missing. Nothing is dropped silently.
-3. **Floors.** When every value of both sides sits at the metric's declared floor, or every
+2. **Floors.** When every value of both sides sits at the metric's declared floor, or every
    value of both sides at its declared ceiling (success 0, accuracy 1...), the comparison has no
    sensitivity: **untestable** (comparative claims only).
-4. **Seeds.** A decisive verdict needs at least MIN_SEEDS = 5 seeds per side; fewer gives
+3. **Seeds.** A decisive verdict needs at least MIN_SEEDS = 5 seeds per side; fewer gives
    **inconclusive** ("too few seeds"), with the interval still shown when n >= 2. A
    `single_model` side counts as n = 1 and needs no seeds of its own: the comparison is then
-   about the other side's seeds against that one model.
+   about the other side's seeds against that one model. A threshold claim (or gate) about a
+   single model is a property of that model and is judged over its evaluation samples.
+4. **Gates.** A claim lists the gates (or other claims) it depends on; they are judged first, by
+   the same rules (a gate cannot have gates). If one of them failed (not reproduced, or itself
+   untestable) the claim is **untestable**; if one is inconclusive, the claim is untestable too,
+   unless it already lacks seeds itself (then it stays inconclusive, "too few seeds", and says
+   the gate is inconclusive too). The verdict keeps the claim's own numbers and names the gate.
 
 Registration
 ------------

@@ -304,10 +304,16 @@ def _n_cell(v: Verdict, single_model: Mapping[str, str]) -> str:
 
 
 def verdicts_table(verdicts: Sequence[Verdict], single_model: Mapping[str, str] | None = None) -> str:
-    """id, test, n per side, estimate [95% CI], interval method, verdict, reason."""
+    """id, test, n per side, estimate [95% CI] (the difference; for a threshold claim the mean
+    itself), interval method, verdict, reason."""
     single_model = single_model or {}
+    def estimate(v: Verdict) -> str:  # a threshold claim shows its mean in the metric's units
+        if v.claim.is_threshold:
+            return format_ci(v.mean_method, v.ci_low + v.claim.value, v.ci_high + v.claim.value)
+        return format_ci(v.diff, v.ci_low, v.ci_high)
+
     rows = [{"id": v.id, "test": claim_formula(v.claim), "n": _n_cell(v, single_model),
-             "estimate [95% CI]": format_ci(v.diff, v.ci_low, v.ci_high),
+             "estimate [95% CI]": estimate(v),
              "interval": v.interval or "—", "verdict": f"**{v.verdict}**", "reason": v.reason}
             for v in verdicts]
     return markdown_table(pl.DataFrame(rows, schema={k: pl.String for k in rows[0]}))
@@ -521,33 +527,47 @@ def plot_intervals(summary_df: pl.DataFrame, x: str, group: str, metric: str | N
                    facet: str | None = None, path: str | os.PathLike | None = None, title: str = "",
                    ylabel: str | None = None, order: Sequence[Any] | None = None, ncols: int = 3,
                    points: pl.DataFrame | None = None, ylim: tuple[float, float] | None = None,
-                   dpi: int = 100) -> "Figure":
+                   facet_order: Sequence[Any] | None = None, dpi: int = 100) -> "Figure":
     """Final results as points with their 95% t interval (the output of `summarise`, so the
     same interval as the tables and verdicts): `x` on the axis, one colour per `group`, one panel
     per `facet`; rows with n = 1 are drawn as hollow points without a bar. `points`: the
     per-seed table (columns x, group, facet, and `metric`, or `value` when metric is None and
-    the facet is the summary's metric column), drawn as small dots beside them."""
+    the facet is the summary's metric column), drawn as small dots beside them. When `x` is
+    `group`, each panel shows only the groups it has (a colour stays with its group); panels
+    follow `facet_order` where given."""
     from matplotlib import colormaps
 
     df = summary_df.filter(pl.col("metric") == metric) if metric else summary_df
     facets = df[facet].unique(maintain_order=True).to_list() if facet else [None]
+    if facet_order is not None:
+        facets = [f for f in facet_order if f in facets] + [f for f in facets if f not in facet_order]
     groups = list(order) if order is not None else df[group].unique(maintain_order=True).to_list()
     groups = [g for g in groups if g in df[group].to_list()]
-    xs = df[x].unique(maintain_order=True).to_list()
-    if x == group and order is not None:
-        xs = [g for g in order if g in xs]
+    all_xs = df[x].unique(maintain_order=True).to_list()
+    if x == group:
+        all_xs = groups
+
+    def panel_xs(part: pl.DataFrame) -> list:
+        if x != group:
+            return all_xs
+        present = set(part.filter(pl.col("mean").is_not_null())[x].to_list())
+        return [g for g in groups if g in present]
+
+    parts = [df.filter(pl.col(facet) == fv) if facet else df for fv in facets]
+    widest = max((len(panel_xs(p)) for p in parts), default=1)
+    per_x = 0.55 if x == group else 0.45 * max(1, len(groups)) ** 0.5
     nc = max(1, min(ncols, len(facets)))
     nr = math.ceil(len(facets) / nc)
-    fig, axes = new_figure(nr, nc, size=(max(4.0, 0.5 * len(xs) * max(1, len(groups)) ** 0.5 + 2), 3.4))
+    fig, axes = new_figure(nr, nc, size=(max(3.2, per_x * widest + 1.6), 3.4))
     colors = colormaps["tab10"].colors
     width = 0.8 / max(1, len(groups))
-    for i, fv in enumerate(facets):
+    for i, (fv, part) in enumerate(zip(facets, parts)):
         ax = axes[i // nc][i % nc]
-        part = df.filter(pl.col(facet) == fv) if facet else df
+        xs = panel_xs(part)
         for j, g in enumerate(groups):
             rows = part.filter(pl.col(group) == g)
             for r in rows.iter_rows(named=True):
-                if r["mean"] is None:
+                if r["mean"] is None or r[x] not in xs:
                     continue
                 pos = xs.index(r[x]) + (0 if x == group else (j - (len(groups) - 1) / 2) * width)
                 color = colors[j % len(colors)]
@@ -563,6 +583,7 @@ def plot_intervals(summary_df: pl.DataFrame, x: str, group: str, metric: str | N
                     ax.errorbar([pos], [r["mean"]], yerr=[[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]],
                                 fmt="o", color=color, capsize=3, lw=1.2)
         ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=30 if len(xs) > 4 else 0, fontsize=8)
+        ax.set_xlim(-0.6, max(len(xs), 1) - 0.4)
         ax.set_xlabel(x)
         if ylim is not None:
             ax.set_ylim(*ylim)

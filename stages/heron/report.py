@@ -149,7 +149,7 @@ def figures(ctx: Stage, table, curves, levels, summary, folder: Path) -> list[st
                 path=folder / "training_curves.png", title="HERON: true return of training episodes",
                 xlabel="environment step", ylabel="true episode return")
     plot_intervals(summary, x="method", group="method", metric="return_true", facet="task", points=table,
-                   order=METHOD_ORDER, ncols=4, path=folder / "final_returns.png",
+                   order=METHOD_ORDER, ncols=2, path=folder / "final_returns.png",
                    title="Final policies: true return", ylabel="true return (final policy)")
     lv = levels.group_by("task", "level").agg(pl.col("fraction").mean()).sort("task", "level")
     fig, axes = new_figure(1, 1, size=(6, 3.4))

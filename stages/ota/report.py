@@ -116,7 +116,7 @@ def figures(success_tbl, main, paths, training, folder: Path) -> list[str]:
     folder.mkdir(parents=True)
     mazes = [m for m in MAZES if m in success_tbl["maze"].unique().to_list()]
     plot_intervals(main, x="method", group="method", metric="success", facet="maze", points=success_tbl,
-                   order=METHOD_ORDER, ylim=(-0.02, 1.05), path=folder / "success.png",
+                   order=METHOD_ORDER, facet_order=MAZES, ylim=(-0.02, 1.05), path=folder / "success.png",
                    title="Success over the five evaluation tasks", ylabel="success rate")
 
     # values along the oracle paths, min-max scaled per (value, seed, task) so shapes compare

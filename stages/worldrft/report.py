@@ -104,7 +104,8 @@ DEVIATIONS = [
 DIAGNOSIS = """Our reading of the run committed in stop 10 (2026-12-03: `cpu` scale, 3 seeds, the tables above
 are that run); it was written for that run, so check it still applies to another:
 
-- **RFT and the open-loop collision rate (not reproduced).** Collision-aware GRPO changes the
+- **RFT and the open-loop collision rate (inconclusive with 3 seeds; the interval, -9% to 0%, lies
+  far above the -50% the claim needs).** Collision-aware GRPO changes the
   open-loop collision rate by about -5% (the paper: -83%), L2-only GRPO by about -8%, so the
   collision term does not drive a drop either. The test frames where the fine-tuned planner collides
   are a subset of those where its imitation planner does (seed 0: 51 of 56), and about a quarter
@@ -121,7 +122,8 @@ are that run); it was written for that run, so check it still applies to another
   -6% to -10% without the std normalisation (Dr. GRPO-style, which lets the few mixed groups
   dominate). The paper fine-tunes on a far larger data set with many more steps; at our scale the
   collision signal is too sparse for GRPO to find.
-- **Closed loop (reproduced, modestly).** In the 4 s handover episodes the fine-tuned planner
+- **Closed loop (inconclusive: the interval of the difference just reaches 0).** In the 4 s
+  handover episodes the fine-tuned planner
   collides less than its imitation planner (8.5% vs 10.2%, the gain in stalled-car and closure
   scenes) with the same progress and a higher PDMS-like score. L2-only RFT gets most of the way
   there too (8.7%, with a CI as wide as the effect), so this is not clearly the collision term's
@@ -132,11 +134,13 @@ are that run); it was written for that run, so check it still applies to another
   measure the planner instead. In the last pilot before the change (seed 0) the fine-tuned
   planner also collided less than imitation over 17 s (63.7% vs 69.2% of 240 scenes), so the
   change did not turn the verdict's direction.
-- **HPD + LIR vs the global query (L2 reproduced, collisions inconclusive).** Decomposition and
+- **HPD + LIR vs the global query (both inconclusive with 3 seeds; the L2 interval lies below 0).**
+  Decomposition and
   refinement lower L2 by 0.05 m and leave the plan on the road far more often (off-road 1.4% vs
   4.9% of test frames; PDMS 86.6 vs 80.1 in closed loop); the global query's plans hardly bend with
   the road's heading during lane changes. Open-loop collisions are the same within noise.
-- **Pretraining (not reproduced).** At equal imitation steps the scratch encoder reaches a lower L2
+- **Pretraining (inconclusive; the interval leans against the claim).** At equal imitation steps
+  the scratch encoder reaches a lower L2
   than the world-model-pretrained one (0.76 vs 0.81 m). The world model learns little dynamics at this
   size: its latent prediction beats copying the present latent by only 1-6% and uses the plan a
   little (with another frame's plan it is 3-10% worse; World-model diagnostics). The pretrained features, shaped to reconstruct the
