@@ -28,6 +28,8 @@ class MethodParams:
     sft: bool = knob(True, help="rescued solutions, rewritten into the direct template, enter lambda * L_SFT")
     rescued_to_group: bool = knob(False, help="rescued solutions replace wrong samples of their direct group "
                                   "(spec_B 6.3's open choice; makes an all-zero group a mixed one)")
+    sft_lambda: float = knob(-1.0, help="this method's lambda (the weight of L_SFT; an arm of the lambda sweep); "
+                             "-1 = the shared rl.sft_lambda")
 
     @property
     def rescues(self) -> bool:
@@ -36,7 +38,13 @@ class MethodParams:
     def validate(self) -> str | None:
         if (self.sft or self.rescued_to_group) and not self.rescues:
             return "sft / rescued_to_group need decomposition or reflection rollouts to rescue anything"
+        if self.sft_lambda != -1.0 and (self.sft_lambda < 0 or not self.sft):
+            return "sft_lambda: expected -1 (the shared rl.sft_lambda) or a weight >= 0 of a method with sft: true"
         return None
+
+    def lam(self, shared: float) -> float:
+        """The weight of L_SFT this method trains with."""
+        return shared if self.sft_lambda == -1.0 else self.sft_lambda
 
 
 @dataclass
