@@ -314,13 +314,18 @@ applies to another run.
   single-budget 0.12, against the base's 0.62, while classic 0/1 GRPO (0.58) and the cosine reward
   (0.56) trained on the same base, steps and rollouts kept it. Forcing a budget token (the training
   condition) does not rescue it: 0.23 at every budget. So the hierarchical advantage, not RL as such,
-  is what hurt. Our leading hypothesis, from the numbers: as we implement Eq. 4-5 (spec_B 1.5),
-  A = A^intra + A^inter with A^intra = mu_i - f2(b_i) <= 0 on the reward's scale (beta = 4) while
-  A^inter is standardised; at a subgroup accuracy of 0.4-0.6 A^intra is about -1.6 to -2.4, larger than
-  A^inter of a correct answer (about +1), so most sampled answers, correct ones included, are pushed
-  down and the policy drifts away from what it knew. Before this verdict is read as being about the
-  paper, the official advantage code (verl core_algos.py in ZJU-REAL/HBPO) must be checked for a
-  normalisation of A^intra that our reading misses; that check is not done yet.
+  is what hurt. We checked our reading against the official code: verl/trainer/ppo/core_algos.py
+  (ZJU-REAL/HBPO, compute_grpo_outcome_advantage) computes A = (R - mean)/std + A^intra with
+  A^intra = mu_i - 4 cos(3.1416 b_i / 8192), unnormalised, and adds A^intra a second time; we add it
+  once, as the paper's Eq. 5 (intra_coef: 1): our advantage is the paper's, and the code's with half its
+  A^intra. On the
+  reward's scale (beta = 4) A^intra is about -1.6 to -2.4 at a subgroup accuracy of 0.4-0.6, larger
+  than a correct answer's standardised A^inter (about +1): nearly every sampled answer is pushed
+  down. A per-subgroup constant leaves the expected on-policy gradient unchanged but adds variance
+  that grows with its square; our learning rate is 2e-5 (the paper's 1e-6 is for a 1.5B model), so
+  our reading is that this variance, at our step size, is what drives the collapse. That is a
+  hypothesis about the regime, not a measured cause: a run at a smaller learning rate (the same for
+  every method) would test it, and was not made.
 - *The budget token has no effect*: forced b16 and b80 give the same lengths (52.3 and 52.5 tokens; gate
   `budget_token_has_effect` 0.997, interval 0.98-1.01, against <= 0.7: not reproduced), so the budget
   claims are untestable; in natural mode HBPO and single never start an answer with a budget token
