@@ -9,7 +9,9 @@ committed metrics.json, and HERON's alone must not rebuild the others).
 
 1. Every params file is checked (`hrlzoo.pipeline.check`): a bad one exits 2 before anything.
 2. DVC decides what is out of date (`stage.changed()`: commands, dependencies, params and
-   outputs against dvc.lock, as `dvc status` does), plus everything downstream of that; outputs
+   outputs against dvc.lock, as `dvc status` does), plus everything downstream of that (but not
+   below params_check, whose marker output never changes: a params edit re-runs it and leaves each
+   stage below to be judged by its own deps and params, as `dvc repro` does); outputs
    that DVC's cache holds are checked out rather than rebuilt. Leftover `.name.partial` files of
    killed runs are removed.
 3. The plan: each stage to run with the wall time of its last recorded run at its scale
