@@ -5,6 +5,7 @@ stages (where the DAG is going as papers are added).
     python benchmarks/dag_overhead.py                 # both parts
     python benchmarks/dag_overhead.py --no-rebuild    # the no-op timings only (a minute)
     python benchmarks/dag_overhead.py --stages 150    # the generated DAG's size
+    python benchmarks/dag_overhead.py --generated-only --repeat 3   # that DAG's no-op timings only
     python benchmarks/dag_overhead.py --before main --before-venv /path/to/.venv
         # beside each no-op figure, the same with another revision's Snakefile and DAG code
         # and another environment (main's, before the overhead work): the ratio before / now
@@ -187,18 +188,24 @@ def rebuilds(tmp: Path, cores: int, before=None) -> None:
 
 
 def main() -> None:
+    global REPEAT
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-rebuild", action="store_true", help="skip the smoke rebuilds (the real DAG's "
                     "no-op timings then run in a clone whose stages are built as the generated ones)")
     ap.add_argument("--stages", type=int, default=150, help="size of the generated DAG")
     ap.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--generated-only", action="store_true", help="only the generated DAG's no-op timings")
+    ap.add_argument("--repeat", type=int, default=REPEAT, help="runs of each no-op command (median)")
     ap.add_argument("--before", help="a git revision to compare the no-op times with (e.g. main)")
     ap.add_argument("--before-venv", type=Path, help="the environment of that revision")
     args = ap.parse_args()
     before = (args.before, args.before_venv) if args.before else None
+    REPEAT = args.repeat
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if args.no_rebuild:
+        if args.generated_only:
+            pass
+        elif args.no_rebuild:
             from hrlzoo.pipeline.dag import dvc_stages
 
             no_op_timings(generated_dag(tmp / "real", len(dvc_stages(Path(__file__).parents[1]))), "real", before)
