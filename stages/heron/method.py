@@ -103,7 +103,11 @@ def train_run(p: HeronParams, task: str, method: str, seed: int, device=None,
                 lr=tp.td3_lr, gamma=tdp.gamma, tau=tdp.tau, policy_delay=tdp.policy_delay,
                 target_noise=tdp.target_noise, noise_clip=tdp.noise_clip, twin_q=tdp.twin_q,
                 device=device, seed=seed)
-    replay = ReplayBuffer(sz.total_steps, obs_dim, act_dim)
+    # TD3 drew its weights from its own generator, seeded as torch.manual_seed(seed) seeds the
+    # global one; let the global RNG go on from there, so the reward model below is drawn as
+    # when TD3 drew from the global RNG (the same initial weights as before TD3's seeds dimension)
+    torch.set_rng_state(agent.generators[0].get_state())
+    replay = ReplayBuffer(sz.total_steps, obs_dim, act_dim)  # one seed: [1, total_steps, ...] tensors
 
     # ---- reward model (preference methods): its input buffer, factor buffer and refit stats
     rm = None
@@ -153,7 +157,7 @@ def train_run(p: HeronParams, task: str, method: str, seed: int, device=None,
                 if relabel and len(replay):  # replay index == env step (capacity = total_steps)
                     with torch.no_grad():
                         xs = torch.as_tensor(x_buf[: len(replay)], device=device)
-                        replay.reward[: len(replay)] = rm.net(xs).cpu().numpy()
+                        replay.reward[0, : len(replay)] = rm.net(xs).reshape(-1).to(replay.device)
             with torch.no_grad():
                 r_train = rm.net(torch.as_tensor(x, dtype=torch.float32, device=device)).item()
         elif method in ("heuristic", "misweighted"):
