@@ -1,5 +1,6 @@
-# make repro              rebuild every paper's results (dvc repro), then reports/README.md
-# make repro PAPER=heron  one paper: its stages and the summary
+# make repro PAPER=heron  one paper: its stages and the summary, on every core (see README)
+# make repro              every paper: prints what it will run and for how long first
+# make plan [PAPER=heron] that plan only (what is out of date, the expected wall time)
 # make test               the test suite (what CI runs)
 # make bench              the benchmarks (installs their comparison libraries first)
 # Both create .venv and install everything on first use.
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 export PATH := $(BIN):$(PATH)
 
-.PHONY: repro test install bench
+.PHONY: repro plan test install bench
 
 install: $(STAMP)
 
@@ -24,12 +25,17 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# hrlzoo/pipeline/repro.py: params checked first (exit 2), DVC decides what is out of date,
+# the stages run side by side on every core (CORES=n to limit), then `dvc commit -f`.
+# PAPER: its report with everything upstream, and the summary alone (not the other papers).
+TARGETS := $(if $(PAPER),$(PAPER)_report --single summary)
+CORES ?= 0
+
 repro: $(STAMP)
-ifdef PAPER
-	dvc repro $(PAPER)_report summary
-else
-	dvc repro
-endif
+	python -m hrlzoo.pipeline.repro --cores $(CORES) $(TARGETS)
+
+plan: $(STAMP)
+	python -m hrlzoo.pipeline.repro --dry --cores $(CORES) $(TARGETS)
 
 test: $(STAMP)
 	pytest -q

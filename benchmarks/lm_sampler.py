@@ -55,22 +55,38 @@ def ours_model(vocab: int, a):
                              max_seq_len=256))
 
 
-def ours_sampling(tok, prompt_ids, a) -> float:
+class Clock:
+    """Wall seconds (perf_counter) and this process's CPU seconds (process_time) of a span:
+    on a shared machine the CPU time is what the code costs, the wall time what it waited too."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def best_rate(n_tokens: int, clocks: list) -> tuple[float, float]:
+    """(tokens per wall second, tokens per CPU second), best of the repeats."""
+    return max(n_tokens / c.wall for c in clocks), max(n_tokens / c.cpu for c in clocks)
+
+
+def ours_sampling(tok, prompt_ids, a) -> tuple[float, float]:
     from hrlzoo.lm.sampler import sample
 
     m = ours_model(tok.vocab_size, a)
-    best = 0.0
+    clocks = []
     for r in range(a.repeats):
-        t = time.perf_counter()
-        roll = sample(m, prompt_ids, max_new_tokens=a.new_tokens, pad_id=tok.pad_id,
-                      generator=torch.Generator().manual_seed(r))
-        dt = time.perf_counter() - t
+        with Clock() as c:
+            roll = sample(m, prompt_ids, max_new_tokens=a.new_tokens, pad_id=tok.pad_id,
+                          generator=torch.Generator().manual_seed(r))
         assert int(roll.mask.sum()) == len(prompt_ids) * a.new_tokens
-        best = max(best, roll.mask.sum().item() / dt)
-    return best
+        clocks.append(c)
+    return best_rate(len(prompt_ids) * a.new_tokens, clocks)
 
 
-def ours_rl(tok, probs, a) -> tuple[float, float]:
+def ours_rl(tok, probs, a) -> tuple[float, float, float]:
     from hrlzoo.algos.grpo import GRPOConfig, GRPOTrainer
     from hrlzoo.lm.tasks import direct_prompt
 
@@ -78,14 +94,15 @@ def ours_rl(tok, probs, a) -> tuple[float, float]:
     cfg = GRPOConfig.dapo(group_size=a.group, max_new_tokens=a.new_tokens, lr=1e-4, dynamic_sampling=False)
     trainer = GRPOTrainer(m, cfg, prompt_fn=lambda p, j: tok.encode(direct_prompt(p), bos=True),
                           reward_fn=lambda s: digit_share(s.text), tok=tok, stop_ids=[tok.eos_id], seed=0)
-    times, tokens = [], []
+    clocks, tokens = [], []
     for _ in range(a.rl_steps):
-        t = time.perf_counter()
         before = trainer.generated_tokens
-        trainer.step(probs)
-        times.append(time.perf_counter() - t)
+        with Clock() as c:
+            trainer.step(probs)
+        clocks.append(c)
         tokens.append(trainer.generated_tokens - before)
-    return statistics.median(times[1:]), statistics.mean(tokens[1:])
+    return (statistics.median(c.wall for c in clocks[1:]), statistics.median(c.cpu for c in clocks[1:]),
+            statistics.mean(tokens[1:]))
 
 
 # ----------------------------------------------------------------------------------- Hugging Face
@@ -103,24 +120,21 @@ def hf_model(tok, a):
     return m
 
 
-def hf_sampling(tok, prompt_ids, a) -> float:
+def hf_sampling(tok, prompt_ids, a) -> tuple[float, float]:
     from hrlzoo.lm.sampler import left_pad
 
     m = hf_model(tok, a)
     ids, mask = left_pad(prompt_ids, tok.pad_id)
-    best = 0.0
+    clocks = []
     for r in range(a.repeats):
         torch.manual_seed(r)
-        t = time.perf_counter()
-        with torch.no_grad():
+        with Clock() as c, torch.no_grad():
             out = m.generate(input_ids=ids, attention_mask=mask.long(), do_sample=True, temperature=1.0,
                              top_k=0, top_p=1.0, max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens,
                              eos_token_id=None, pad_token_id=tok.pad_id, use_cache=True)
-        dt = time.perf_counter() - t
-        n = (out.shape[1] - ids.shape[1]) * out.shape[0]
-        assert n == len(prompt_ids) * a.new_tokens
-        best = max(best, n / dt)
-    return best
+        assert (out.shape[1] - ids.shape[1]) * out.shape[0] == len(prompt_ids) * a.new_tokens
+        clocks.append(c)
+    return best_rate(len(prompt_ids) * a.new_tokens, clocks)
 
 
 def hf_tokenizer(tok):
@@ -138,7 +152,7 @@ def hf_tokenizer(tok):
                                    pad_token="<pad>")
 
 
-def trl_rl(tok, prompts, a) -> tuple[float, float]:
+def trl_rl(tok, prompts, a) -> tuple[float, float, float]:
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -151,11 +165,12 @@ def trl_rl(tok, prompts, a) -> tuple[float, float]:
     def reward(completions, **_):
         return [digit_share(c) for c in completions]
 
-    ends, tokens = [], []
+    ends, cpu_ends, tokens = [], [], []
 
-    class Clock(TrainerCallback):
+    class StepClock(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
             ends.append(time.perf_counter())
+            cpu_ends.append(time.process_time())
 
     with tempfile.TemporaryDirectory() as out:
         cfg = GRPOConfig(output_dir=out, per_device_train_batch_size=len(prompts) * a.group,
@@ -166,15 +181,17 @@ def trl_rl(tok, prompts, a) -> tuple[float, float]:
                          logging_steps=1, save_strategy="no", shuffle_dataset=False, seed=0,
                          dataloader_pin_memory=False, disable_tqdm=True)
         trainer = GRPOTrainer(model=m, reward_funcs=reward, args=cfg, train_dataset=data,
-                              processing_class=htok, callbacks=[Clock()])
+                              processing_class=htok, callbacks=[StepClock()])
         start = time.perf_counter()
         trainer.train()
         for rec in trainer.state.log_history:
             if "completions/mean_length" in rec:
                 tokens.append(rec["completions/mean_length"] * len(prompts) * a.group)
     steps = [b - e for b, e in zip(ends[1:], ends[:-1])]
+    cpu = [b - e for b, e in zip(cpu_ends[1:], cpu_ends[:-1])]
     assert ends and ends[0] > start
-    return statistics.median(steps), statistics.mean(tokens[1:]) if len(tokens) > 1 else float("nan")
+    return (statistics.median(steps), statistics.median(cpu),
+            statistics.mean(tokens[1:]) if len(tokens) > 1 else float("nan"))
 
 
 def main() -> None:
@@ -212,25 +229,30 @@ def main() -> None:
     print(f"batch: {a.prompts} prompts x {a.group} = {len(rows)} rows, prompt length {min(lens)}-{max(lens)}, "
           f"{a.new_tokens} new tokens")
 
+    print("(wall: elapsed seconds; cpu: this process's CPU seconds, what the code costs when other jobs share "
+          "the cores)")
     ours_tps = ours_sampling(tok, rows, a)
-    print(f"sampling  hrlzoo sampler (KV cache):         {ours_tps:8.0f} tok/s")
+    print(f"sampling  hrlzoo sampler (KV cache):         {ours_tps[0]:8.0f} tok/s wall {ours_tps[1]:8.0f} tok/s cpu")
     if have_hf:
         hf_tps = hf_sampling(tok, rows, a)
-        print(f"sampling  transformers GPT2 generate:         {hf_tps:8.0f} tok/s")
-        print(f"ratio hrlzoo / transformers:                  {ours_tps / hf_tps:8.2f}")
+        print(f"sampling  transformers GPT2 generate:         {hf_tps[0]:8.0f} tok/s wall {hf_tps[1]:8.0f} tok/s cpu")
+        print(f"ratio hrlzoo / transformers:                  {ours_tps[0] / hf_tps[0]:8.2f} wall      "
+              f"{ours_tps[1] / hf_tps[1]:8.2f} cpu")
     else:
         print("sampling  transformers: not installed, skipped (pip install transformers)")
 
-    ours_s, ours_tok = ours_rl(tok, probs, a)
-    print(f"RL step   hrlzoo GRPOTrainer (DAPO):          {ours_s:8.2f} s/step  ({ours_tok:.0f} generated tokens)")
+    ours_s, ours_cpu, ours_tok = ours_rl(tok, probs, a)
+    print(f"RL step   hrlzoo GRPOTrainer (DAPO):          {ours_s:8.2f} s wall {ours_cpu:8.2f} s cpu per step "
+          f"({ours_tok:.0f} generated tokens)")
     if a.skip_trl:
         return
     if not (have_hf and have_trl):
         print("RL step   trl: trl / datasets not installed, skipped (pip install trl)")
         return
-    trl_s, trl_tok = trl_rl(tok, prompts, a)
-    print(f"RL step   trl GRPOTrainer (loss_type dapo):   {trl_s:8.2f} s/step  ({trl_tok:.0f} generated tokens)")
-    print(f"ratio trl / hrlzoo seconds per step:          {trl_s / ours_s:8.2f}")
+    trl_s, trl_cpu, trl_tok = trl_rl(tok, prompts, a)
+    print(f"RL step   trl GRPOTrainer (loss_type dapo):   {trl_s:8.2f} s wall {trl_cpu:8.2f} s cpu per step "
+          f"({trl_tok:.0f} generated tokens)")
+    print(f"ratio trl / hrlzoo seconds per step:          {trl_s / ours_s:8.2f} wall      {trl_cpu / ours_cpu:8.2f} cpu")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """OTA/HIQL speed: gradient steps/s of the value, low-actor and high-actor updates at the `cpu`
 and `paper` network sizes, and evaluation episodes/s of the batched rollouts.
 
-    python benchmarks/ota_updates.py [--steps 30] [--threads 1]
+    python benchmarks/ota_updates.py [--steps 30] [--threads 1] [--seeds 3] [--sizes cpu,spec,paper] [--no-eval]
 
-Each update is timed on random data of the right shapes (3 seeds trained together, as in the
-stages) after a few warm-up steps; evaluation rolls out every episode of one pointmaze-medium
+Sizes: cpu (params/ota.yaml today: 128x2, batch 256), spec (spec A §2.7: 256x2 + LayerNorm,
+batch 256), paper (OGBench: 512x3 + LayerNorm, batch 1024). Each update is timed on random
+data of the right shapes (--seeds seeds trained together, as in the stages) after a few
+warm-up steps; evaluation rolls out every episode of one pointmaze-medium
 task in lockstep with the untrained HIQL policy (episodes run to ogbench's 1000-step limit).
 """
 
@@ -20,7 +22,7 @@ import torch
 from hrlzoo.nets.ensemble import ema_update
 from stages.ota import hiql, ota
 
-SIZES = {"cpu": ([128, 128], 256), "paper": ([512, 512, 512], 1024)}
+SIZES = {"cpu": ([128, 128], 256), "spec": ([256, 256], 256), "paper": ([512, 512, 512], 1024)}
 
 
 def rate(fn, steps: int, warmup: int = 3) -> float:
@@ -66,6 +68,20 @@ def update_rates(hidden, batch, seeds, steps):
     }
 
 
+def sampling_rate(batch: int, seeds: int, steps: int, transitions: int = 200_000) -> float:
+    """Value minibatches/s (every seed's official option batch, stacked to tensors) from a
+    synthetic buffer of 1001-step trajectories, the numpy side of one value step."""
+    from hrlzoo.gcrl.dataset import GCData, GoalSampling, stack_batches, value_batch
+    from hrlzoo.gcrl.nets import to_torch
+
+    obs = np.random.default_rng(0).normal(size=(transitions, 2)).astype(np.float32)
+    term = (np.arange(transitions) % 1000 == 999).astype(np.float32)
+    term[-1] = 1.0
+    data, gs = GCData(obs, obs, obs, term), GoalSampling(0.2, 0.5, 0.3, True)
+    gens = [np.random.default_rng(s) for s in range(seeds)]
+    return rate(lambda: to_torch(stack_batches([value_batch(data, g, batch, gs, 0.99, 5) for g in gens]), "cpu"), steps)
+
+
 def eval_rate(seeds: int, episodes: int) -> tuple[float, float]:
     from hrlzoo.envs.pointmaze import evaluate_task, make_env
 
@@ -86,14 +102,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=30, help="timed gradient steps per update")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the stages use 1)")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds trained together in one batched network")
+    ap.add_argument("--sizes", default="cpu,spec,paper", help="comma-separated: " + ", ".join(SIZES))
+    ap.add_argument("--no-eval", action="store_true", help="skip the evaluation rollout timing")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     np.random.seed(0)
-    for scale, (hidden, batch) in SIZES.items():
-        steps = args.steps if scale == "cpu" else max(3, args.steps // 10)
-        for name, r in update_rates(hidden, batch, 3, steps).items():
-            print(f"{scale:5s} MLP {'x'.join(map(str, hidden)):11s} batch {batch:4d} x 3 seeds  {name:32s} {r:8.1f} steps/s")
+    for scale in args.sizes.split(","):
+        hidden, batch = SIZES[scale]
+        steps = args.steps if scale != "paper" else max(3, args.steps // 10)
+        for name, r in update_rates(hidden, batch, args.seeds, steps).items():
+            print(f"{scale:5s} MLP {'x'.join(map(str, hidden)):11s} batch {batch:4d} x {args.seeds} seeds  "
+                  f"{name:32s} {r:8.1f} steps/s  (threads {args.threads})")
+        print(f"{scale:5s} {'':15s} batch {batch:4d} x {args.seeds} seeds  {'value batch sampling (numpy)':32s} "
+              f"{sampling_rate(batch, args.seeds, args.steps):8.1f} batches/s")
+    if args.no_eval:
+        return
     eps, env_steps = eval_rate(seeds=3, episodes=4)
     print(f"evaluation, 12 episodes in lockstep (3 seeds x 4), untrained HIQL policy: "
           f"{eps:.2f} episodes/s, {env_steps:.0f} env steps/s")

@@ -513,10 +513,109 @@ def test_registration_check_reads_git(tmp_path):
     late = GOOD.replace("retired:", "  - id: late\n    text: x\n    source: s\n    metric: ret\n    method: a\n"
                         "    relation: at_least\n    value: 1\n    registered: before-results\nretired:")
     claims.write_text(late)
-    assert "'late' says before-results but did not exist" in registration_problems("p", tmp_path)[0]
+    assert registration_problems("p", tmp_path) == []  # added after the first results, judged by none yet
+    # results that judge it, committed together with it: not before them
+    (tmp_path / "reports/p/metrics.json").write_text('{"claims": {"late": {}}}')
+    claims.write_text(late.replace("margin: 0.5", "margin: 0.1"))  # keep the old claim's problem out
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "late claim and its results")
+    problems = registration_problems("p", tmp_path)
+    assert any("'late' says before-results but was not committed before" in line for line in problems)
     claims.write_text(late.replace("value: 1\n    registered: before-results\nretired",
                                    "value: 1\n    registered: post-hoc\n    post_hoc_reason: r\nretired"))
+    assert [line for line in registration_problems("p", tmp_path) if "'late'" in line] == []
+
+
+def write_lock(repo, train_md5, report_md5="r0", other_md5="o0"):
+    """A dvc.lock with one training stage and the report stage of paper p, and another paper's."""
+    (repo / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n"
+        f"  p_train@a:\n    cmd: x\n    outs:\n    - path: data/p/a\n      hash: md5\n      md5: {train_md5}\n"
+        f"  p_report:\n    cmd: y\n    outs:\n    - path: reports/p/metrics.json\n      hash: md5\n"
+        f"      md5: {report_md5}\n"
+        f"  q_train:\n    cmd: z\n    outs:\n    - path: data/q\n      hash: md5\n      md5: {other_md5}\n")
+
+
+LATE = GOOD.replace("retired:", "  - id: late\n    text: x\n    source: s\n    metric: ret\n    method: a\n"
+                    "    relation: at_least\n    value: 1\n    registered: before-results\nretired:")
+
+
+def _first_results_then_late_claim(tmp_path):
+    (tmp_path / "stages/p").mkdir(parents=True)
+    (tmp_path / "reports/p").mkdir(parents=True)
+    git(tmp_path, "init", "-q")
+    (tmp_path / "stages/p/claims.yaml").write_text(GOOD)
+    (tmp_path / "reports/p/metrics.json").write_text('{"claims": {"beats_misweighted": {}}}')
+    write_lock(tmp_path, "t0")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "claims and first results")
+    (tmp_path / "stages/p/claims.yaml").write_text(LATE)
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "a new claim, written after seeing the first results' data")
     assert registration_problems("p", tmp_path) == []
+
+
+def test_a_late_claim_judged_by_a_re_report_of_the_same_data_is_not_before_results(tmp_path):
+    """Writing a claim after seeing the data, committing it, then committing a re-run report of
+    the SAME training outputs must not pass as before-results: only the report's hash (and
+    another paper's training) changed in dvc.lock."""
+    _first_results_then_late_claim(tmp_path)
+    (tmp_path / "reports/p/metrics.json").write_text('{"claims": {"beats_misweighted": {}, "late": {}}}')
+    write_lock(tmp_path, "t0", report_md5="r1", other_md5="o1")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "re-run report of the same data")
+    (problem,) = registration_problems("p", tmp_path)
+    assert "'late' says before-results but" in problem and "re-report of data that predates" in problem
+    # a later retraining does not launder it: the first results that judged it were a re-report
+    write_lock(tmp_path, "t1", report_md5="r2")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "retrained later")
+    assert len(registration_problems("p", tmp_path)) == 1
+
+
+def test_a_late_claim_judged_by_training_run_after_it_is_before_results(tmp_path):
+    _first_results_then_late_claim(tmp_path)
+    (tmp_path / "reports/p/metrics.json").write_text('{"claims": {"beats_misweighted": {}, "late": {}}}')
+    write_lock(tmp_path, "t1", report_md5="r1")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "retrained: the run that judges it")
+    assert registration_problems("p", tmp_path) == []
+    # without any dvc.lock at the judging commit there is no evidence of a new run
+    git(tmp_path, "reset", "-q", "--hard", "HEAD~1")
+    (tmp_path / "reports/p/metrics.json").write_text('{"claims": {"beats_misweighted": {}, "late": {}}}')
+    (tmp_path / "dvc.lock").unlink()
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "results without a lock")
+    assert "re-report of data that predates" in registration_problems("p", tmp_path)[0]
+
+
+def test_registration_of_a_claim_added_after_the_first_results(tmp_path):
+    """A new experiment of a paper that has results: its claim is before-results when it was
+    committed before the first metrics.json that judges it, that run trained after it, and it
+    stays so only unchanged."""
+    (tmp_path / "stages/p").mkdir(parents=True)
+    (tmp_path / "reports/p").mkdir(parents=True)
+    claims = tmp_path / "stages/p/claims.yaml"
+    git(tmp_path, "init", "-q")
+    claims.write_text(GOOD)
+    (tmp_path / "reports/p/metrics.json").write_text('{"claims": {"beats_misweighted": {}}}')
+    write_lock(tmp_path, "t0")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "claims and first results")
+    late = LATE
+    claims.write_text(late)
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "a new claim, before its run")
+    assert registration_problems("p", tmp_path) == []
+    (tmp_path / "reports/p/metrics.json").write_text('{"claims": {"beats_misweighted": {}, "late": {}}}')
+    write_lock(tmp_path, "t1", report_md5="r1")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "the run that judges it")
+    assert registration_problems("p", tmp_path) == []
+    claims.write_text(late.replace("at_least\n    value: 1\n    registered: before-results\nretired",
+                                   "at_least\n    value: 2\n    registered: before-results\nretired"))
+    (problem,) = registration_problems("p", tmp_path)
+    assert "'late' says before-results but its value changed after" in problem and "that judges it" in problem
 
 
 def test_every_paper_registers_its_claims_honestly():

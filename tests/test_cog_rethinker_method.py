@@ -288,23 +288,6 @@ def test_corrupted_solutions_feed_the_reflection_template():
         assert not verify(wrong, q.answer).correct and verify(wrong, int(wrong.split()[-1])).well_formed
 
 
-def test_length_buckets_cover_every_pair_once_per_epoch_with_little_padding():
-    from stages.cog_rethinker.sft import LengthBuckets
-
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(5, 200, size=1000).tolist()
-    sampler = LengthBuckets(lengths, batch_size=16, seed=3, pool=8)
-    epochs = [list(sampler), list(sampler)]
-    for batches in epochs:
-        assert len(batches) == len(sampler) == 63
-        assert sorted(i for b in batches for i in b) == list(range(1000))
-    assert epochs[0] != epochs[1]                                       # reshuffled every epoch
-    assert list(LengthBuckets(lengths, 16, seed=3, pool=8)) == epochs[0]  # from the seed
-    pad = lambda bs: np.mean([max(lengths[i] for i in b) - np.mean([lengths[i] for i in b]) for b in bs])  # noqa: E731
-    plain = [list(range(i, min(i + 16, 1000))) for i in range(0, 1000, 16)]
-    assert pad(epochs[0]) < 0.3 * pad(plain)
-
-
 def test_problem_sets_are_disjoint_and_the_training_stream_is_new_every_step():
     from conftest import ROOT
     from hrlzoo.lm.tasks import op_steps

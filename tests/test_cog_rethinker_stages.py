@@ -13,6 +13,9 @@ from conftest import ROOT
 from hrlzoo.pipeline.claims import VERDICTS
 
 PAPER = "cog_rethinker"
+# the RL stages of dvc.yaml (`cog_rethinker_rl` foreach), every method of params
+GROUPS = {"main": ["cog_rethinker", "lambda_0p1", "dapo", "no_decomposition"],
+          "more": ["lambda_0p3", "no_sft", "grpo", "no_reflection"]}
 
 
 def digest(root: Path) -> dict[str, str]:
@@ -43,10 +46,10 @@ def smoke_run(tmp_path_factory):
     try:
         assert data.main([]) == 0
         assert sft.main([]) == 0
-        assert rl.main(["main", "cog_rethinker", "dapo", "no_decomposition"]) == 0
-        assert rl.main(["more", "no_sft", "grpo", "no_reflection"]) == 0
+        for group, methods in GROUPS.items():
+            assert rl.main([group, *methods]) == 0
         first = digest(root / "data" / PAPER / "rl")
-        assert rl.main(["main", "cog_rethinker", "dapo", "no_decomposition"]) == 0  # again: same bytes
+        assert rl.main(["main", *GROUPS["main"]]) == 0  # again: same bytes
         assert digest(root / "data" / PAPER / "rl") == first
         assert evaluate.main(["main", "more"]) == 0
         assert report.main([]) == 0
@@ -62,19 +65,19 @@ def test_smoke_pipeline_writes_every_output(smoke_run):
     d = smoke_run / "data" / PAPER
     assert {f.name for f in (d / "data").iterdir()} == {"problems.parquet", "sft.parquet"}
     assert {f.name for f in (d / "base").iterdir()} == {"base.pt", "sft_curve.parquet", "base_eval.parquet", "gate.json"}
-    for group, methods in (("main", ["cog_rethinker", "dapo", "no_decomposition"]),
-                           ("more", ["no_sft", "grpo", "no_reflection"])):
+    seeds = yaml.safe_load((smoke_run / "params" / f"{PAPER}.yaml").read_text())["seeds"]
+    for group, methods in GROUPS.items():
         for m in methods:
-            assert sorted(f.name for f in (d / "rl" / group / m).iterdir()) == ["seed0.pt", "seed1.pt", "seed2.pt"]
+            assert sorted(f.name for f in (d / "rl" / group / m).iterdir()) == sorted(f"seed{s}.pt" for s in seeds)
     log = pl.read_parquet(d / "eval" / "log.parquet")
-    assert log.height == 6 * 3 * 2                      # methods x seeds x steps
+    assert log.height == 8 * len(seeds) * 2             # methods x seeds x steps
     assert set(log["zero_frac"].to_list()) <= {0.0, 0.5, 1.0}
     # DAPO and GRPO never run the hierarchy; the rescue methods spent tokens on it
     tokens = log.group_by("method").agg(pl.col("generated_tokens").max())
     t = dict(zip(tokens["method"], tokens["generated_tokens"]))
     assert t["cog_rethinker"] > t["dapo"] and (log.filter(pl.col("method") == "dapo")["decomp_correct"] == 0).all()
     test = pl.read_parquet(d / "eval" / "test.parquet")
-    assert set(test["method"]) == {"base", "cog_rethinker", "dapo", "grpo", "no_decomposition", "no_reflection", "no_sft"}
+    assert set(test["method"]) == {"base", *GROUPS["main"], *GROUPS["more"]}
     curve = pl.read_parquet(d / "eval" / "curve.parquet")
     assert sorted(set(curve["step"])) == [0, 1, 2]
 
@@ -110,3 +113,13 @@ def test_unknown_method_exits_2(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(scratch(tmp_path))
     assert rl.main(["main", "ppo"]) == 2
     assert "method 'ppo' is not in" in capsys.readouterr().err
+
+
+def test_rl_stages_run_every_method_once():
+    import yaml
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    declared = {k: v["methods"].split() for k, v in stages["cog_rethinker_rl"]["foreach"].items()}
+    assert declared == GROUPS
+    methods = yaml.safe_load((ROOT / "params" / f"{PAPER}.yaml").read_text())["methods"]
+    assert sorted(m for ms in GROUPS.values() for m in ms) == sorted(methods)

@@ -49,11 +49,12 @@ def test_heron_report_reads_exactly_the_runs_the_train_stages_write():
     specs = dvc_stages(ROOT)
     report = next(s for s in specs if s.name == "heron_report")
     args = report.cmd.split()[3:]
-    run_deps = [d.removeprefix("data/heron/runs/") for d in report.deps if d.startswith("data/heron/runs/")]
-    train_outs = [o.removeprefix("data/heron/runs/") for s in specs if s.name.startswith("heron_train")
-                  for o in s.outs]
-    assert args == run_deps
-    assert sorted(args) == sorted(train_outs)
+    cut = args.index("--traffic")
+    for folder, prefix, given in (("runs", "heron_train", args[:cut]), ("traffic", "heron_traffic", args[cut + 1:])):
+        deps = [d.removeprefix(f"data/heron/{folder}/") for d in report.deps if d.startswith(f"data/heron/{folder}/")]
+        outs = [o.removeprefix(f"data/heron/{folder}/") for s in specs if s.name.startswith(prefix) for o in s.outs]
+        assert given == deps, folder
+        assert sorted(given) == sorted(outs), folder
 
 
 def test_stage_names_do_not_depend_on_the_current_directory(tmp_path, monkeypatch):

@@ -6,8 +6,8 @@ from: observations[i] = (i, trajectory), next_observations[i] = (i + 1, trajecto
 import numpy as np
 import pytest
 
-from hrlzoo.gcrl.dataset import (GCData, GoalSampling, actor_batch, high_actor_batch, low_actor_batch,
-                                 value_batch)
+from hrlzoo.gcrl.dataset import (GCData, GoalDraws, GoalSampling, actor_batch, high_actor_batch, low_actor_batch,
+                                 value_batch, value_draws, value_targets)
 
 LENGTHS = [1, 2, 7, 30, 3]  # transitions per trajectory; a length-1 trajectory has t = T at once
 
@@ -77,12 +77,12 @@ def test_value_batch_n1_is_hiqls_batch():
 
 
 @pytest.mark.parametrize("n", [2, 5, 50])
-def test_option_terminals(n):
-    """OTA: o = min(t+n, g) for goals of the same trajectory (goal-based early termination),
-    o = min(t+n, T+1) for random goals (timeout); the option never crosses its trajectory."""
+def test_option_terminals_of_the_hiql_reward_reading(n):
+    """Our earlier reading (rule hiql_reward): o = min(t+n, g) for goals of the same trajectory,
+    o = min(t+n, T+1) for random goals; the option never crosses its trajectory."""
     d, rng = toy(), np.random.default_rng(3)
     gs = GoalSampling(0.2, 0.5, 0.3, True)
-    b = value_batch(d, rng, 6000, gs, 0.9, option_len=n)
+    b = value_batch(d, rng, 6000, gs, 0.9, option_len=n, rule="hiql_reward")
     t, g = b["idxs"], b["goal_idxs"]
     T = d.final_idx(t)
     o = t + b["option_steps"].astype(int)
@@ -110,7 +110,7 @@ def test_option_len_one_equals_hiql_under_the_same_random_stream():
     gs = GoalSampling(0.2, 0.5, 0.3, True)
     a = value_batch(d, np.random.default_rng(9), 512, gs, 0.99, option_len=1)
     b = value_batch(d, np.random.default_rng(9), 512, gs, 0.99, option_len=1)
-    c = value_batch(d, np.random.default_rng(9), 512, gs, 0.99, option_len=5)
+    c = value_batch(d, np.random.default_rng(9), 512, gs, 0.99, option_len=5, rule="hiql_reward")
     for k in a:
         assert np.array_equal(a[k], b[k])
     assert np.array_equal(a["goal_idxs"], c["goal_idxs"])  # same goals; only the option differs
@@ -149,3 +149,97 @@ def test_flat_actor_goals_are_uniform_future_states():
     t, g = idx(b["observations"]), idx(b["goals"])
     T = d.final_idx(t)
     assert np.all((g > t) | (t == T)) and np.all(g <= T)
+
+
+# ----------------------------------------------------------------------------- OTA's official rule
+# Hand-built draws on the toy buffer (trajectory 3 holds indices 10..39, T = 39; trajectory 2
+# holds 3..9, T = 9). Each case: (t, kind, goal draw) -> (o, goal, success).
+HAND = [  # n = 5
+    (10, "traj", 12, 12, 12, True),    # goal 2 steps ahead: the option stops at it, success
+    (10, "traj", 15, 15, 15, True),    # exactly n ahead: reached at the option's last step
+    (10, "traj", 16, 15, 16, False),   # n + 1 ahead: a full option, then bootstrap at s_15
+    (36, "rand", 5, 39, 5, False),     # random goal, option runs past T: ends at s_T (obs[39])
+    (39, "rand", 20, 39, 20, False),   # t = T: an option of length 0
+    (39, "traj", 39, 39, 39, True),    # future goal at t = T is T itself: success
+    (10, "rand", 15, 15, 15, True),    # a random goal that the option happens to reach
+    (3, "cur", 0, 8, 8, True),         # current-state goal: g := s_o, o = min(t + n, T)
+    (7, "cur", 0, 9, 9, True),         # ... capped at T
+]
+
+
+def hand_draws(d: GCData) -> GoalDraws:
+    t = np.array([c[0] for c in HAND])
+    kind = np.array([c[1] for c in HAND])
+    draw = np.array([c[2] for c in HAND])
+    return GoalDraws(t, d.final_idx(t), np.where(kind == "traj", draw, t), np.where(kind == "rand", draw, 0),
+                     kind == "traj", kind == "cur")
+
+
+def test_official_option_targets_on_hand_built_cases():
+    d = toy()
+    b = value_targets(d, hand_draws(d), option_len=5, rule="official")
+    o = np.array([c[3] for c in HAND])
+    goal = np.array([c[4] for c in HAND])
+    success = np.array([c[5] for c in HAND])
+    assert np.array_equal(b["end_idxs"], o)
+    assert np.array_equal(b["goal_idxs"], goal)
+    assert np.array_equal(idx(b["option_ends"]), o)      # s_o itself, an observation, never T + 1
+    assert np.array_equal(idx(b["goals"]), goal)
+    assert np.array_equal(b["option_steps"], (o - b["idxs"]).astype(np.float32))
+    assert np.array_equal(b["rewards"], np.where(success, 0.0, -1.0).astype(np.float32))
+    assert np.array_equal(b["masks"], np.where(success, 0.0, 1.0).astype(np.float32))
+
+
+def test_hiql_reward_reading_on_the_same_cases():
+    """The declared switch: r = 0 only when g is s_t; random goals end at T + 1 (next_observations[T])."""
+    d = toy()
+    b = value_targets(d, hand_draws(d), option_len=5, rule="hiql_reward")
+    t = b["idxs"]
+    want_o = np.array([12, 15, 15, 40, 40, 40, 15, 4, 8])  # o counted as the end state's index
+    assert np.array_equal(idx(b["option_ends"]), want_o)
+    assert np.array_equal(b["goal_idxs"], np.array([12, 15, 16, 5, 20, 39, 15, 3, 7]))
+    at = b["goal_idxs"] == t
+    assert np.array_equal(b["rewards"], at.astype(np.float32) - 1)
+    assert at.tolist() == [False] * 5 + [True, False, True, True]
+
+
+def test_unknown_rule_is_refused():
+    d = toy()
+    with pytest.raises(ValueError):
+        value_targets(d, hand_draws(d), option_len=5, rule="hiql")
+
+
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_official_rule_gives_options_to_go(n):
+    """Dynamic programming on every (t, g > t) pair of one 30-step trajectory with the official
+    targets V(t, g) = r + gamma m V(o, g) converges to -(1 - gamma^(ceil(d/n) - 1)) / (1 - gamma):
+    zero within one option, one -1 per further option (spec A §2.3)."""
+    d, gamma = toy(), 0.9
+    t, g = np.array([(a, c) for a in range(10, 40) for c in range(a + 1, 40)]).T
+    draws = GoalDraws(t, d.final_idx(t), g, np.zeros_like(t), np.ones(len(t), bool), np.zeros(len(t), bool))
+    b = value_targets(d, draws, option_len=n, rule="official")
+    V = np.zeros((40, 40))
+    for _ in range(40):
+        V[t, g] = b["rewards"] + gamma * b["masks"] * V[b["end_idxs"], g]
+    k = np.ceil((g - t) / n) - 1
+    assert np.allclose(V[t, g], -(1 - gamma ** k) / (1 - gamma))
+    assert np.all(V[t[g - t <= n], g[g - t <= n]] == 0)
+
+
+@pytest.mark.parametrize("n", [2, 5])
+def test_official_rule_on_random_batches(n):
+    d, rng = toy(), np.random.default_rng(7)
+    dr = value_draws(d, rng, 6000, GoalSampling(0.2, 0.5, 0.3, True), 0.9)
+    b = value_targets(d, dr, option_len=n, rule="official")
+    t, g, o, T = b["idxs"], b["goal_idxs"], b["end_idxs"], dr.final
+    assert np.all((o >= t) & (o <= np.minimum(t + n, T)))       # within the trajectory, never T + 1
+    assert np.array_equal(b["rewards"] == 0, o == g) and np.array_equal(b["masks"], (o != g).astype(np.float32))
+    fut = dr.use_traj & ~dr.use_cur
+    assert np.array_equal(o[fut], np.minimum(t[fut] + n, g[fut]))
+    assert np.all(b["rewards"][fut & (g - t <= n)] == 0)
+    rand = ~dr.use_traj & ~dr.use_cur
+    assert rand.any() and np.array_equal(o[rand], np.minimum(t[rand] + n, T[rand]))
+    assert np.array_equal(g[dr.use_cur], o[dr.use_cur]) and np.all(b["rewards"][dr.use_cur] == 0)
+    # the same draws give HIQL's goals for every non-current draw: the comparison is paired
+    h = value_targets(d, dr, option_len=n, rule="hiql_reward")
+    assert np.array_equal(h["goal_idxs"][~dr.use_cur], g[~dr.use_cur])

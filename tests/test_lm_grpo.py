@@ -157,6 +157,33 @@ def test_microbatches_give_the_minibatch_gradient():
         assert torch.allclose(grads[0], grads[1], atol=1e-6, rtol=1e-4)
 
 
+def test_shared_prompts_give_the_same_update():
+    """SharedPrompts (each distinct prompt run once, its gradient carried back after the
+    microbatches) moves the parameters exactly as running every row's prompt again."""
+    from hrlzoo.algos.grpo import SharedPrompts, ppo_update, rollout_groups
+
+    torch.manual_seed(0)
+    model = TinyGPT(GPTConfig(vocab_size=12, n_layer=2, n_head=2, d_model=32, max_seq_len=24))
+    for agg, temp in (("token-mean", 1.0), ("seq-mean-token-mean", 0.7)):
+        cfg = GRPOConfig(group_size=4, max_new_tokens=8, loss_agg=agg, microbatch_rows=5, minibatches=2,
+                         temperature=temp)
+        batch = rollout_groups(model, [3, 4, 6], cfg, prompt_fn=lambda item, j: [1] * (1 + j % 2) + [item],
+                               reward_fn=lambda s: float(s.n_tokens), tok=_Tok(), pad_id=0, stop_ids=[2, 5],
+                               generator=torch.Generator().manual_seed(0))
+        shared = SharedPrompts(model, batch.rollout, temp)
+        assert shared.n_prompts == 6  # 12 rows, 3 items x 2 prompt lengths
+        adv = group_advantages(batch.rewards)
+        moved = []
+        for share in (False, True):
+            m = copy.deepcopy(model)
+            opt = torch.optim.SGD(m.parameters(), lr=1.0)
+            cfg.share_prompts = share
+            ppo_update(m, opt, batch, adv, cfg, generator=torch.Generator().manual_seed(1))
+            moved.append(torch.cat([(p - q).flatten() for p, q in zip(model.parameters(), m.parameters())]))
+        assert moved[0].abs().max() > 1e-4
+        assert torch.allclose(moved[0], moved[1], atol=1e-6, rtol=1e-4)
+
+
 def test_paper_hooks_prompt_per_sample_and_own_advantage():
     """HBPO's shape: sample j of a group gets budget j // (G / 4) in its prompt, and the paper
     supplies its own advantage; here a zero advantage must leave the policy unchanged."""

@@ -56,3 +56,22 @@ def test_importing_hrlzoo_lm_does_not_import_lightning():
             "print(any(m.split('.')[0] in ('pytorch_lightning', 'lightning') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_length_buckets_cover_every_pair_once_per_epoch_with_little_padding():
+    import numpy as np
+
+    from hrlzoo.lm.sft import LengthBuckets
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 200, size=1000).tolist()
+    sampler = LengthBuckets(lengths, batch_size=16, seed=3, pool=8)
+    epochs = [list(sampler), list(sampler)]
+    for batches in epochs:
+        assert len(batches) == len(sampler) == 63
+        assert sorted(i for b in batches for i in b) == list(range(1000))
+    assert epochs[0] != epochs[1]                                       # reshuffled every epoch
+    assert list(LengthBuckets(lengths, 16, seed=3, pool=8)) == epochs[0]  # from the seed
+    pad = lambda bs: np.mean([max(lengths[i] for i in b) - np.mean([lengths[i] for i in b]) for b in bs])  # noqa: E731
+    plain = [list(range(i, min(i + 16, 1000))) for i in range(0, 1000, 16)]
+    assert pad(epochs[0]) < 0.3 * pad(plain)

@@ -60,7 +60,7 @@ def test_ota_with_n1_is_hiql_bit_for_bit():
     opt = torch.optim.Adam(v_ota.parameters(), lr=3e-4)
     rngs = [np.random.default_rng([s, 0]) for s in (0, 1)]
     for _ in range(30):
-        b = to_torch(stack_batches([ota.high_value_batch(data, r, 64, GS, CFG.discount, 1) for r in rngs]), "cpu")
+        b = to_torch(stack_batches([ota.high_value_batch(data, r, 64, GS, CFG.discount, 1, rule="hiql_reward") for r in rngs]), "cpu")
         l, _ = ota.high_value_loss(v_ota, t, b, CFG)
         opt.zero_grad()
         l.backward()
@@ -192,3 +192,12 @@ def test_flat_agents_learn_the_data_action(method):
         opt.step()
     a = gcbc.act(actor, torch.tensor([[[0.0, 0.0]]]), torch.tensor([[[1.0, 0.0]]]))
     assert a[0, 0, 0] > 0.5
+
+
+def test_curve_checkpoints_are_evenly_spaced_and_end_at_the_last_step():
+    from stages.ota.params import checkpoints
+
+    assert checkpoints(3000, 5) == [600, 1200, 1800, 2400, 3000]
+    assert checkpoints(40, 4) == [10, 20, 30, 40]
+    assert checkpoints(3, 5) == [1, 2, 3]  # fewer steps than points: each step once
+    assert checkpoints(7, 1) == [7]

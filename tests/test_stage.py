@@ -30,6 +30,17 @@ TOY = textwrap.dedent('''
             time.sleep(60)
         if MODE == "nan":
             ctx.guard("loss", float("nan"), 7)
+        if MODE == "nan_logits":  # a diverged policy's logits reach the sampler at step 3
+            import torch
+            from hrlzoo.lm.sampler import _pick
+            with ctx.progress(5, "rollouts") as bar:
+                for step in range(1, 6):
+                    logits = torch.zeros(2, 4) + (float("nan") if step == 3 else 0.0)
+                    _pick(logits, 1.0, 1.0, None)
+                    bar.update(1)
+        if MODE == "unnamed_nan":  # a library guard that knows its step but not the stage
+            from hrlzoo.pipeline.stage import NonFiniteError
+            raise NonFiniteError("sft: loss is nan at step 5")
         (d / "b.txt").write_text("second half")
         Path("out/report.json").parent.mkdir(exist_ok=True)
         ctx.out("out/report.json").write_text("{}")
@@ -77,6 +88,19 @@ def test_nan_guard_fails_stage_naming_stage_and_step(toy):
     assert "toy_stage: loss is nan at step 7" in res.stderr
     assert not (toy / "out" / "result").exists()
     assert not partial_path(toy / "out" / "result").exists()
+
+
+@pytest.mark.parametrize("mode,expected", [
+    ("nan_logits", "error: toy_stage: rollout logits are nan or inf (the policy diverged) at step 3 of "
+                   "'toy_stage rollouts'"),
+    ("unnamed_nan", "error: toy_stage: sft: loss is nan at step 5"),
+])
+def test_every_divergence_names_the_stage_and_the_step(toy, mode, expected):
+    res = run_toy(toy, mode)
+    assert res.returncode == 1, res.stderr
+    assert expected in res.stderr.splitlines(), res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (toy / "out" / "result").exists()
 
 
 def test_rerun_replaces_older_output(toy):

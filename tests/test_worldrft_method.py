@@ -47,6 +47,92 @@ def test_sigma_schedule_and_sample_spread():
     assert torch.allclose(tau.std(1).mean(0), sig, rtol=0.05)
 
 
+def test_correlated_gaussian_against_torch_multivariate_normal():
+    """rho > 0: the AR(1)-correlated Gaussian's log-likelihood equals torch's
+    MultivariateNormal with Sigma[i, j] = sigma_i sigma_j rho^|i-j| per coordinate, and its
+    samples have that covariance (unit-variance noise, so sigma is still each waypoint's std)."""
+    rho, T = 0.8, 6
+    sig = method.sigma_schedule(T, (0.5, 2.0), (0.2, 0.6))
+    g = torch.Generator().manual_seed(2)
+    mu = torch.randn(3, T, 2, generator=g, dtype=torch.float64)
+    sig = sig.double()
+    tau = method.sample_trajectories(mu, sig, 5, g, rho)
+    lag = torch.arange(T)
+    corr = rho ** (lag[:, None] - lag[None, :]).abs().double()
+    ref = 0
+    for d in range(2):
+        cov = sig[:, d, None] * sig[None, :, d] * corr
+        ref = ref + torch.distributions.MultivariateNormal(mu[:, None, :, d], cov).log_prob(tau[..., d])
+    assert torch.allclose(method.gaussian_logprob(tau, mu[:, None], sig, rho), ref, atol=1e-9)
+    # rho = 0 is the diagonal Gaussian
+    assert torch.allclose(method.gaussian_logprob(tau, mu[:, None], sig, 0.0),
+                          torch.distributions.Normal(mu[:, None], sig).log_prob(tau).sum((-2, -1)))
+    many = method.sample_trajectories(torch.zeros(1, T, 2, dtype=torch.float64), sig, 20000,
+                                      torch.Generator().manual_seed(3), rho)[0, :, :, 0]
+    emp = torch.cov(many.T)
+    assert torch.allclose(emp, sig[:, 0, None] * sig[None, :, 0] * corr, rtol=0.06, atol=0.02)
+
+
+def test_collision_signal_splits_the_advantage_by_hand():
+    """Two groups of 4: one mixed (2 of 4 collide), one where every sample collides. The collision
+    part of the mixed group's advantage is -w (c - 0.5) / std(R); the other group has none."""
+    col = np.array([[True, False, True, False], [True, True, True, True]])
+    l2 = np.array([[1.0, 1.0, 2.0, 2.0], [1.0, 2.0, 3.0, 4.0]])
+    out = {"collision": col, "l2": l2, "ep": np.ones((2, 4))}
+    r = method.reward(out, 1.0, 5.0, 0.0)
+    s = method.collision_signal(out, r, 5.0)
+    std0, std1 = np.std(r[0], ddof=1) + 1e-6, np.std(r[1], ddof=1) + 1e-6
+    assert s["groups"] == 2 and s["samples"] == 8 and s["mixed_groups"] == 1 and s["signal_groups"] == 1
+    assert s["col_adv_abs"] == pytest.approx(4 * 5.0 * 0.5 / std0)
+    adv = method.advantages(torch.from_numpy(r)).numpy()
+    assert s["adv_abs"] == pytest.approx(np.abs(adv).sum(), rel=1e-6)
+    # the advantage is linear in the reward's terms: the collision part + the L2 part = A
+    a_l2 = -(l2[0] - l2[0].mean()) / std0
+    a_col = -5.0 * (col[0] - col[0].mean()) / std0
+    assert np.allclose(a_l2 + a_col, adv[0], atol=1e-6)
+    # without a collision weight there is no collision advantage, though the flag still varies
+    s0 = method.collision_signal(out, method.reward(out, 1.0, 0.0, 0.0), 0.0)
+    assert s0["mixed_groups"] == 1 and s0["signal_groups"] == 0 and s0["col_adv_abs"] == 0
+
+
+def test_interactive_frames_on_constructed_scenes():
+    """Frame 0: a stopped car 30 m ahead in the ego lane (constant velocity at 15 m/s reaches it
+    within 3 s); frame 1: the same car 30 m ahead one lane over; frame 2: a car driving beside the
+    expert, 0.5 m between their sides (only a margin of 1 m finds it); frame 3: an empty road."""
+    T, A = CFG.horizon, 2
+    t = CFG.dt * np.arange(1, T + 1)
+    expert = np.zeros((4, T, 3), np.float32)
+    expert[..., 0] = 12.0 * t  # the expert slows below constant velocity
+    agents = np.zeros((4, T, A, 5), np.float32)
+    agents[..., 3:] = (4.5, 1.9)
+    valid = np.zeros((4, T, A), bool)
+    agents[0, :, 0, 0], valid[0, :, 0] = 30.0, True
+    agents[1, :, 0, :2], valid[1, :, 0] = (30.0, 3.75), True
+    agents[2, :, 0, 0], agents[2, :, 0, 1], valid[2, :, 0] = 12.0 * t, 1.9 + 0.5, True
+    frames = {"expert_future": expert, "agents_future": agents, "agents_valid": valid,
+              "ego_size": np.tile(np.float32([4.5, 1.9]), (4, 1)), "ego_state": np.tile(np.float32([15, 0, 0, 0]), (4, 1))}
+    assert method.interactive_frames(frames, CFG, 0.0).tolist() == [True, False, False, False]
+    assert method.interactive_frames(frames, CFG, 1.0).tolist() == [True, False, True, False]
+
+
+def test_mixed_batch_order_over_represents_the_pool():
+    from stages.worldrft.data import batch_order, mixed_batch_order
+
+    pool = np.array([3, 7, 11, 20, 31])
+    order = mixed_batch_order(100, pool, 0.5, 8, 30, seed=0)
+    assert len(order) == 30 and all(len(b) == 8 for b in order)
+    assert all(set(b[:4].tolist()) <= set(pool.tolist()) and len(set(b[:4].tolist())) == 4 for b in order)
+    counts = np.bincount(np.concatenate(order), minlength=100)
+    assert counts[pool].min() >= 30 * 4 // 5  # the pool in epochs: 24 draws each at least
+    assert np.delete(counts, pool).max() <= 5  # the rest: 120 uniform draws over 100 frames
+    # a pool smaller than its share of the batch gives each of its frames once per batch
+    assert all(sorted(b[:3].tolist()) == [3, 7, 11] for b in mixed_batch_order(100, [3, 7, 11], 0.5, 8, 4, 0))
+    assert [b.tolist() for b in mixed_batch_order(100, pool, 0.5, 8, 30, seed=0)] == [b.tolist() for b in order]
+    # share 0 (or an empty pool) is the uniform order itself
+    assert [b.tolist() for b in mixed_batch_order(100, pool, 0.0, 8, 5, 1)] == [b.tolist() for b in batch_order(100, 8, 5, 1)]
+    assert [b.tolist() for b in mixed_batch_order(100, [], 0.5, 8, 5, 1)] == [b.tolist() for b in batch_order(100, 8, 5, 1)]
+
+
 # ---------------------------------------------------------------- GRPO
 def test_group_advantages_by_hand():
     r = torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 5.0, 5.0, 5.0]])

@@ -326,7 +326,7 @@ def test_bad_sim_params_exit_2_before_writing(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main([]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "sim.mix: unknown scenario 'merge'" in err, err
+    assert len(err.splitlines()) == 1 and "sim.mix: unknown key 'merge'" in err, err
     assert not (tmp_path / "data").exists()
 
 

@@ -91,6 +91,12 @@ def test_train_stage_outputs(smoke_run):
         assert z["samples_worldrft"].shape[1:] == (16, 6, 2) and z["raster_bits"].shape[0] == z["frame"].shape[0]
     diag = json.loads((run / "diagnostics.json").read_text())
     assert set(diag["val_l2_avg"]) == set(METHODS)
+    # the collision signal: measured on every training group of both RFT runs, and probed before RFT
+    for m in ("worldrft", "rft_l2"):
+        sig = diag["rft_signal"][m]
+        assert sig["groups"] > 0 and 0 <= sig["signal_share"] <= sig["mixed_share"] <= 1
+    assert diag["rft_signal"]["rft_l2"]["signal_groups"] == 0  # no collision term, no collision advantage
+    assert set(diag["signal_probe"]) == {"declared", "stop10"}
 
 
 def test_report_has_every_claim_and_figures(smoke_run):
@@ -110,7 +116,7 @@ def test_report_has_every_claim_and_figures(smoke_run):
 @pytest.mark.parametrize("edit, args, message", [
     (lambda t: t, ["5"], "seed 5: expected one of params seeds"),
     (lambda t: t.replace("  heads: 4 ", "  heads: 5 "), ["0"], "nets.heads: expected a divisor of latent"),
-    (lambda t: t.replace("    rft_l2: {", "    rft_other: {"), ["0"], "rft.rewards: expected exactly worldrft, rft_l2"),
+    (lambda t: t.replace("    rft_l2: {", "    rft_other: {"), ["0"], "rft.rewards: unknown key 'rft_other': expected exactly worldrft, rft_l2"),
     (lambda t: t.replace("  clip_eps: 0.2 ", "  clip_eps: 1.5 "), ["0"], "rft.clip_eps = 1.5: expected a number < 1"),
 ])
 def test_bad_params_exit_2_before_writing(tmp_path, monkeypatch, capsys, edit, args, message):
@@ -179,8 +185,9 @@ def test_rft_moves_only_the_waypoint_heads(smoke_run):
         prm.data.add_(0.01 * torch.randn_like(prm))
     before = copy.deepcopy(il.state_dict())
     w = p.rft.rewards["worldrft"]
-    policy, rows = learn.finetune(il, train, p, w, 0, 3, 8, 1, lambda *a: a[1])
+    policy, rows, signal = learn.finetune(il, train, p, w, 0, 3, 8, 1, lambda *a: a[1])
     assert len(rows) == 3 and all(np.isfinite(r["loss"]) for r in rows)
+    assert signal["groups"] == 3 * 8 and signal["samples"] == 3 * 8 * p.rft.group
     after = policy.state_dict()
     for k, v in il.state_dict().items():
         assert torch.equal(v, before[k]), k  # the reference is unchanged

@@ -72,6 +72,8 @@ class GRPOConfig:
     minibatches: int = 1             # optimizer steps per epoch (rows split evenly)
     microbatch_rows: int = 32        # rows per forward/backward, grouped by length and trimmed
                                      # of padding (exact: gradients accumulate); 0 = all at once
+    share_prompts: bool = True       # run each distinct prompt of a minibatch once in the update
+                                     # (its keys/values serve every completion of it; exact)
     lr: float = 1e-4                 # AdamW learning rate
     weight_decay: float = 0.0        # AdamW weight decay
     betas: tuple[float, float] = (0.9, 0.999)
@@ -274,6 +276,66 @@ def rollout_groups(model, items: Sequence, cfg: GRPOConfig, *, prompt_fn: Callab
     return GroupBatch(list(items), roll, rewards, samples, G)
 
 
+class SharedPrompts:
+    """The update's forward and backward over the prompts of a minibatch, once per DISTINCT
+    prompt instead of once per completion (a group's G completions share one prompt).
+
+        shared = SharedPrompts(model, part, temperature)    # prompts' forward, graph kept
+        logp = shared.logprobs(idx, n)                      # completions of rows idx, [b, n]
+        ... loss(logp).backward() for every microbatch ...
+        shared.backward()                                   # the prompts' share of the gradient
+
+    The prompts' keys and values of every layer (and the logits of their last place, which
+    predict the first completion token) are handed to the completions as leaf tensors; each
+    microbatch's backward leaves their gradients in `.grad`, and `backward` runs them once
+    through the prompts' graph. Parameter gradients equal those of running every row's prompt
+    and completion together (`completion_logprobs`; tested), for less compute when prompts
+    repeat."""
+
+    def __init__(self, model, roll: Rollout, temperature: float = 1.0):
+        from hrlzoo.nets.tinygpt import positions_from_mask
+
+        self.model, self.roll, self.temperature = model, roll, temperature
+        key = torch.cat([roll.prompt_ids, roll.prompt_mask.long()], 1)
+        uniq, self.group = torch.unique(key, dim=0, return_inverse=True)
+        P = roll.prompt_ids.shape[1]
+        ids, self.mask = uniq[:, :P], uniq[:, P:].bool()
+        self.n_real = self.mask.sum(1)
+        cache = model.new_cache(ids.shape[0], P, chunk=None)
+        last = model(ids, pos=positions_from_mask(self.mask), key_mask=self.mask, cache=cache)[:, -1]
+        self.made = [*cache.k, *cache.v, last]
+        self.cache = cache.detached()
+        self.last = last.detach().requires_grad_()
+
+    @property
+    def n_prompts(self) -> int:
+        return int(self.mask.shape[0])
+
+    def logprobs(self, rows: torch.Tensor, n: int) -> torch.Tensor:
+        """Log-probs [b, n] of the first n completion tokens of rollout rows `rows` (0 where
+        ~mask), with grad."""
+        g = self.group[rows]
+        tokens, mask = self.roll.tokens[rows, :n], self.roll.mask[rows, :n]
+        logits = self.last[g][:, None]                                   # predicts token 0
+        if n > 1:
+            cache = self.cache.rows(g, room=n - 1)
+            pos = self.n_real[g][:, None] + torch.arange(n - 1, device=tokens.device)[None]
+            key_mask = torch.cat([self.mask[g], mask[:, :n - 1]], 1)
+            logits = torch.cat([logits, self.model(tokens[:, :n - 1], pos=pos, key_mask=key_mask, cache=cache)], 1)
+        logits = logits.float()
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
+        return logits.log_softmax(-1).gather(-1, tokens[..., None]).squeeze(-1) * mask
+
+    def backward(self) -> None:
+        """Carry the gradients the completions left on the prompts' keys, values and last
+        logits through the prompts' forward (call once, after every microbatch's backward)."""
+        leaves = [*self.cache.k, *self.cache.v, self.last]
+        pairs = [(t, leaf.grad) for t, leaf in zip(self.made, leaves) if leaf.grad is not None]
+        if pairs:
+            torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
+
+
 def microbatches(lengths: torch.Tensor, rows: int) -> list[torch.Tensor]:
     """Row indices in chunks of about `rows`, sorted by length so that each chunk, trimmed of
     the columns that are padding in all its rows, carries little padding."""
@@ -313,11 +375,15 @@ def ppo_update(model, opt: torch.optim.Optimizer, batch: GroupBatch, adv: torch.
             weights = token_weights(part.mask, cfg.loss_agg)
             opt.zero_grad(set_to_none=True)
             stats: dict[str, float] = {}
+            shared = SharedPrompts(model, part, cfg.temperature) if cfg.share_prompts else None
             for idx in microbatches(part.lengths, cfg.microbatch_rows):
                 mb = part.select(idx).trimmed()
                 n = mb.tokens.shape[1]
                 a = adv[rows][idx]
-                logp = completion_logprobs(model, mb, temperature=cfg.temperature)
+                if shared is not None:
+                    logp = shared.logprobs(idx, n)
+                else:
+                    logp = completion_logprobs(model, mb, temperature=cfg.temperature)
                 loss, st = policy_loss(logp, old[rows][idx][:, :n], a[:, :n] if a.dim() == 2 else a,
                                        mb.mask, cfg, None if ref is None else ref[rows][idx][:, :n],
                                        weights=weights[idx][:, :n])
@@ -325,6 +391,8 @@ def ppo_update(model, opt: torch.optim.Optimizer, batch: GroupBatch, adv: torch.
                 st["loss"] = loss.item()
                 for k, v in st.items():
                     stats[k] = stats.get(k, 0.0) + v
+            if shared is not None:
+                shared.backward()
             if extra_loss is not None:
                 extra = extra_loss()
                 extra.backward()
@@ -365,8 +433,10 @@ class GRPOTrainer:
 
     def __post_init__(self):
         if self.opt is None:
-            self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, betas=self.cfg.betas,
-                                         weight_decay=self.cfg.weight_decay)
+            from hrlzoo.nets.optim import AdamW  # torch.optim.AdamW, bit for bit, without its import cost
+
+            self.opt = AdamW(self.model.parameters(), lr=self.cfg.lr, betas=self.cfg.betas,
+                             weight_decay=self.cfg.weight_decay)
         if self.cfg.kl_coef > 0 and self.ref_model is None:
             self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
         device = next(self.model.parameters()).device

@@ -5,7 +5,8 @@ last transition of each trajectory, as `ogbench.utils.load_dataset` returns it (
 non-compact format). Every sampler is index arithmetic on that buffer, written once and shared
 by GCBC, GCIVL, HIQL and OTA. The rules follow seohongpark/ogbench `impls/utils/datasets.py`
 (`GCDataset.sample_goals`, `HGCDataset.sample`), including the order of the random draws;
-OTA's option terminals follow spec A §2.3.
+OTA's option terminals, rewards and masks follow ota-v/ota-v's option sampler (spec A §2.3;
+read in a faithful derivative, the repository itself being unreachable here).
 
 Notation: t = sampled index, T = final index of t's trajectory (terminal_locs), g = goal index.
 """
@@ -69,56 +70,122 @@ class GCData:
         u = rng.random(len(idxs))
         return np.round(np.minimum(idxs + 1, final) * u + final * (1 - u)).astype(np.int64)
 
-    def sample_goals(self, rng: np.random.Generator, idxs: np.ndarray, gs: GoalSampling,
-                     discount: float) -> tuple[np.ndarray, np.ndarray]:
-        """Goal indices for `idxs` and whether each came from the same trajectory (current or
-        future state; False for random states). OGBench's `GCDataset.sample_goals`."""
+    def goal_draws(self, rng: np.random.Generator, idxs: np.ndarray, gs: GoalSampling,
+                   discount: float) -> "GoalDraws":
+        """The draws behind goals for `idxs`, in the order of OGBench's `GCDataset.sample_goals`:
+        a random index, a future index, then the coin for future-vs-random and the coin for the
+        current state (no coins when p_cur = 1)."""
         n = len(idxs)
         rand_goals = self.random_idxs(rng, n)
         traj_goals = self.future_idxs(rng, idxs, gs.geom, discount)
         if gs.p_cur == 1.0:
-            return idxs.copy(), np.ones(n, dtype=bool)
-        use_traj = rng.random(n) < gs.p_traj / (1.0 - gs.p_cur)
-        goals = np.where(use_traj, traj_goals, rand_goals)
-        use_cur = rng.random(n) < gs.p_cur
-        goals = np.where(use_cur, idxs, goals)
-        return goals, use_traj | use_cur
+            use_traj, use_cur = np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
+        else:
+            use_traj = rng.random(n) < gs.p_traj / (1.0 - gs.p_cur)
+            use_cur = rng.random(n) < gs.p_cur
+        return GoalDraws(idxs, self.final_idx(idxs), traj_goals, rand_goals, use_traj, use_cur)
+
+    def sample_goals(self, rng: np.random.Generator, idxs: np.ndarray, gs: GoalSampling,
+                     discount: float) -> tuple[np.ndarray, np.ndarray]:
+        """Goal indices for `idxs` and whether each came from the same trajectory (current or
+        future state; False for random states). OGBench's `GCDataset.sample_goals`."""
+        d = self.goal_draws(rng, idxs, gs, discount)
+        return d.goals, d.use_traj | d.use_cur
+
+
+OPTION_RULES = ("official", "hiql_reward")
+
+
+@dataclass(frozen=True)
+class GoalDraws:
+    """The random draws behind one batch of value goals (`GCData.goal_draws`): the sampled
+    indices t, their trajectory ends T, a future index of the same trajectory, a random dataset
+    index, and the two coins that pick between them. HIQL's, GCIVL's and OTA's value batches
+    (every n and option rule) are functions of these draws (`value_targets`), so with the same
+    generator they learn from the same (s_t, g) pairs."""
+
+    idxs: np.ndarray
+    final: np.ndarray
+    traj_goals: np.ndarray
+    rand_goals: np.ndarray
+    use_traj: np.ndarray
+    use_cur: np.ndarray
+
+    @property
+    def goals(self) -> np.ndarray:
+        """HIQL's value goal: the current state, else the future or the random state."""
+        return np.where(self.use_cur, self.idxs, np.where(self.use_traj, self.traj_goals, self.rand_goals))
+
+
+def value_draws(data: GCData, rng: np.random.Generator, batch_size: int, gs: GoalSampling,
+                discount: float) -> GoalDraws:
+    """Draws for one value minibatch: uniform indices t, then their goals' draws."""
+    return data.goal_draws(rng, data.random_idxs(rng, batch_size), gs, discount)
+
+
+def value_targets(data: GCData, d: GoalDraws, option_len: int = 1, rule: str = "official") -> dict[str, np.ndarray]:
+    """One (option-aware) value batch from the draws `d`: s_t, g, the bootstrap state s_o,
+    reward and mask (the IVL target is r + gamma m V(s_o, g)).
+
+    HIQL/GCIVL (`option_len = 1, rule = "hiql_reward"`): s_o = s_{t+1}, r = 0 iff g == s_t
+    else -1, m = 1 - [g == s_t] (OGBench `gc_negative`).
+
+    OTA, `rule = "official"` (ota-v/ota-v's option sampler, `HGCDataset` with
+    `abstraction_factor` n): the option started at t ends at o = min(t + n, g) when g is a
+    future state of the same trajectory (goal-based early termination) and at o = min(t + n, T)
+    when g is a random state (timeout, at the trajectory's last state T, i.e. observations[T],
+    as OGBench's `final_state_idxs`; at t = T that option has length 0); a current-state goal
+    ends at min(t + n, T) and becomes g := s_o. Success iff o == g: then r = 0 and m = 0 (no bootstrap), else r = -1,
+    m = 1 and the target bootstraps from V(s_o, g). So V^h(s, g) = 0 when g is reached within
+    one option and -(1 - gamma^(ceil(d/n) - 1)) / (1 - gamma) at distance d.
+
+    OTA, `rule = "hiql_reward"` (our earlier reading, kept as a named switch): HIQL's reward on
+    options, r = 0 iff g == s_t, bootstrapping from the option's end state, which may be the
+    trajectory's final state T + 1 (reached by its last transition): o = min(t + n, max(g, t + 1))
+    for same-trajectory goals and min(t + n, T + 1) for random ones. With n = 1 this is HIQL's
+    batch bit for bit; V^h = -(1 - gamma^ceil(d/n)) / (1 - gamma).
+    """
+    if rule not in OPTION_RULES:
+        raise ValueError(f"option rule must be one of {OPTION_RULES}, got {rule!r}")
+    t, n = d.idxs, option_len
+    same_traj = d.use_traj | d.use_cur
+    if rule == "hiql_reward":
+        goals = d.goals
+        at_goal = t == goals
+        # o counted in steps from t; the option's end state is next_observations[o - 1]
+        o = np.where(same_traj, np.minimum(t + n, np.maximum(goals, t + 1)), np.minimum(t + n, d.final + 1))
+        ends = data.next_observations[o - 1]
+        steps = o - t
+    else:
+        # a current-state goal (use_cur overrides the coin for traj/random, as in OGBench) runs
+        # the option to its timeout and takes its end as the goal (our reading, see report)
+        future = d.use_traj & ~d.use_cur
+        o = np.where(future, np.minimum(t + n, d.traj_goals), np.minimum(t + n, d.final))
+        goals = np.where(d.use_cur, o, np.where(d.use_traj, d.traj_goals, d.rand_goals))
+        at_goal = o == goals
+        ends = data.observations[o]
+        steps = o - t
+    return {
+        "observations": data.observations[t],
+        "goals": data.observations[goals],
+        "option_ends": ends,
+        "option_steps": steps.astype(np.float32),
+        "rewards": at_goal.astype(np.float32) - 1.0,
+        "masks": 1.0 - at_goal.astype(np.float32),
+        "idxs": t,
+        "goal_idxs": goals,
+        "end_idxs": o,  # official: an index of observations; hiql_reward: of next_observations, + 1
+        "goal_in_traj": same_traj,  # current or future state (False: a random state)
+    }
 
 
 def value_batch(data: GCData, rng: np.random.Generator, batch_size: int, gs: GoalSampling,
-                discount: float, option_len: int = 1) -> dict[str, np.ndarray]:
-    """A batch for an (option-aware) goal-conditioned value: s_t, g, the state s_o where the
-    bootstrap happens, reward and mask.
-
-    option_len = 1 is HIQL/GCIVL's value batch: s_o = s_{t+1}, r = 0 if g == s_t else -1,
-    mask = 1 - [g == s_t] (OGBench `gc_negative`).
-
-    option_len = n > 1 is OTA's high-value batch: the transition is an option of up to n steps
-    that ends at o = min(t + n, g) when g is in the same trajectory ("goal-based early
-    termination") and at o = min(t + n, T + 1) otherwise ("timeout"; T + 1 is the trajectory's
-    final state, reached by its last transition). The option pays one -1 unless the agent
-    already stands at the goal (g == t), so V^h counts options, not steps:
-    V^h(s, g) = -(1 - gamma^ceil(d/n)) / (1 - gamma). With n = 1 every array equals HIQL's
-    (tests check it), which is our reading of spec A §2.3 where it is ambiguous (see report).
-    """
-    idxs = data.random_idxs(rng, batch_size)
-    goals, same_traj = data.sample_goals(rng, idxs, gs, discount)
-    final = data.final_idx(idxs)
-    at_goal = idxs == goals
-    # o is counted in steps from t; the option's end state is next_observations[o - 1].
-    horizon = np.where(same_traj, np.minimum(idxs + option_len, np.maximum(goals, idxs + 1)),
-                       np.minimum(idxs + option_len, final + 1))
-    return {
-        "observations": data.observations[idxs],
-        "goals": data.observations[goals],
-        "option_ends": data.next_observations[horizon - 1],
-        "option_steps": (horizon - idxs).astype(np.float32),
-        "rewards": at_goal.astype(np.float32) - 1.0,
-        "masks": 1.0 - at_goal.astype(np.float32),
-        "idxs": idxs,
-        "goal_idxs": goals,
-        "goal_in_traj": same_traj,  # current or future state (False: a random state)
-    }
+                discount: float, option_len: int = 1, rule: str | None = None) -> dict[str, np.ndarray]:
+    """A value batch from fresh draws (see `value_targets`). Without a rule: HIQL's batch when
+    option_len = 1, OTA's official option batch when option_len > 1."""
+    if rule is None:
+        rule = "hiql_reward" if option_len == 1 else "official"
+    return value_targets(data, value_draws(data, rng, batch_size, gs, discount), option_len, rule)
 
 
 def actor_batch(data: GCData, rng: np.random.Generator, batch_size: int, gs: GoalSampling,

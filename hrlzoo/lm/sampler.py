@@ -99,7 +99,13 @@ def filter_top_p(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 
 
 def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator):
-    """(token [B], log-prob [B]) of one decoding step from last-position logits [B, V]."""
+    """(token [B], log-prob [B]) of one decoding step from last-position logits [B, V].
+    NaN or +inf logits (a diverged model) raise NonFiniteError before anything samples them;
+    the stage adds its name and step."""
+    if not bool((logits < float("inf")).all()):  # False for NaN and +inf alike
+        from hrlzoo.pipeline.stage import NonFiniteError
+
+        raise NonFiniteError("rollout logits are nan or inf (the policy diverged)")
     if temperature == 0:
         tok = logits.argmax(-1)
         logp = logits.log_softmax(-1)
@@ -131,7 +137,7 @@ def sample(model, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, pad_
 
     tokens = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
     logprobs = torch.zeros((B, max_new_tokens), device=device)
-    lengths = torch.zeros(B, dtype=torch.long, device=device)
+    lengths = torch.full((B,), max_new_tokens, dtype=torch.long, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
 
     cache = model.new_cache(B, P + max_new_tokens)
@@ -139,37 +145,50 @@ def sample(model, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, pad_
     key_mask[:, :P] = prompt_mask
     pos = positions_from_mask(prompt_mask)
     logits = model(prompt_ids, pos=pos, key_mask=key_mask[:, :P], cache=cache)[:, -1]
-    next_pos = pos[:, -1] + 1  # [B]: a left-padded row's last place is its last real token
-    live = torch.arange(B, device=device)  # batch rows still decoding, as original row ids
+    next_pos = pos[:, -1:] + 1  # [B, 1]: a left-padded row's last place is its last real token
+    # the live rows' own buffers (row i of them is batch row live[i]); a row that stops leaves
+    # them at the next compaction, its tokens copied out
+    live = torch.arange(B, device=device)
+    live_tok, live_lp = tokens.clone(), logprobs.clone()
+    live_len = lengths.clone()
     live_done = torch.zeros(B, dtype=torch.bool, device=device)
+
+    def flush(rows, upto: int):
+        tokens[live[rows], :upto] = live_tok[rows, :upto]
+        logprobs[live[rows], :upto] = live_lp[rows, :upto]
+        lengths[live[rows]] = live_len[rows]
+        finished[live[rows]] = live_done[rows]
 
     steps = 0
     for t in range(max_new_tokens):
         tok, lp = _pick(logits.float(), temperature, top_p, generator)
-        tok = tok.masked_fill(live_done, pad_id)
-        tokens[live, t] = tok
-        logprobs[live, t] = lp.masked_fill(live_done, 0.0)
-        lengths[live] += (~live_done).long()
-        if stop.numel():
-            live_done = live_done | torch.isin(tok, stop)
+        tok = tok.masked_fill_(live_done, pad_id)
+        live_tok[:, t] = tok
+        live_lp[:, t] = lp.masked_fill_(live_done, 0.0)
         steps = t + 1
-        if bool(live_done.all()) or t == max_new_tokens - 1:
+        if stop.numel():
+            stopped = torch.isin(tok, stop) & ~live_done
+            live_len.masked_fill_(stopped, t + 1)
+            live_done |= stopped
+        if t == max_new_tokens - 1:
             break
-        n_done = int(live_done.sum())
-        if compact and n_done * 4 >= live.numel() and n_done:
+        n_done = int(live_done.sum()) if stop.numel() else 0
+        if n_done == live.numel():
+            break
+        if compact and n_done and n_done * 4 >= live.numel():
+            flush(live_done, steps)
             keep = (~live_done).nonzero().squeeze(1)
-            finished[live[live_done]] = True
             live, tok, next_pos, key_mask = live[keep], tok[keep], next_pos[keep], key_mask[keep]
+            live_tok, live_lp, live_len, live_done = live_tok[keep], live_lp[keep], live_len[keep], live_done[keep]
             cache.select(keep)
-            live_done = live_done[keep]
         key_mask[:, P + t] = True
-        logits = model(tok[:, None], pos=next_pos[:, None], key_mask=key_mask[:, :P + t + 1],
-                       cache=cache)[:, -1]
-        next_pos = next_pos + 1
-    finished[live[live_done]] = True
+        logits = model(tok[:, None], pos=next_pos, key_mask=key_mask[:, :P + t + 1], cache=cache)[:, -1]
+        next_pos += 1
+    flush(slice(None), steps)
 
     model.train(was_training)
     tokens, logprobs = tokens[:, :steps], logprobs[:, :steps]
+    lengths = lengths.clamp(max=steps)
     mask = torch.arange(steps, device=device)[None, :] < lengths[:, None]
     return Rollout(prompt_ids, prompt_mask, tokens, mask, logprobs, finished)
 
@@ -178,9 +197,28 @@ def token_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, *, start: int =
                    temperature: float = 1.0) -> torch.Tensor:
     """Teacher-forced log-probs [B, L - start] of ids[:, start:] (start >= 1), each given the
     tokens before it, for rows with real-token mask `mask` (left padding allowed). The model's
-    logits are divided by `temperature` (the sampling policy's without top-p). Keeps grad."""
-    pos = positions_from_mask(mask)
-    logits = model(ids, pos=pos, key_mask=mask)[:, start - 1:-1].float()
+    logits are divided by `temperature` (the sampling policy's without top-p). Keeps grad.
+
+    When every row's real tokens are one contiguous run (a left-padded prompt followed by its
+    completion, as in a `Rollout`), the rows are shifted left to start at column 0 and run
+    with plain causal attention (SDPA's fast path, no mask: padding then only follows real
+    tokens), and the log-probs are read back at the original columns; otherwise the rows run
+    with their key mask. Both give the same numbers (tested); places that are not real tokens
+    hold finite junk."""
+    B, L = ids.shape
+    first = mask.float().argmax(1)                                   # first real column per row
+    n_real = mask.sum(1)
+    cols = torch.arange(L, device=ids.device)
+    contiguous = bool(((cols[None] >= first[:, None]) & (cols[None] < (first + n_real)[:, None]) == mask).all())
+    if not contiguous:
+        pos = positions_from_mask(mask)
+        logits = model(ids, pos=pos, key_mask=mask)[:, start - 1:-1].float()
+    else:
+        src = (cols[None] + first[:, None]).clamp(max=L - 1)         # shifted column j reads column j + first
+        shifted = ids.gather(1, src)
+        out = model(shifted)                                          # [B, L, V], causal
+        want = (cols[None, start - 1:L - 1] - first[:, None]).clamp(min=0)   # logits predicting column c sit at c - 1 - first
+        logits = out.gather(1, want[..., None].expand(-1, -1, out.shape[-1])).float()
     if temperature != 1.0:
         logits = logits / temperature
     return logits.log_softmax(-1).gather(-1, ids[:, start:, None]).squeeze(-1)

@@ -3,6 +3,8 @@
     pairs = encode_pairs(tok, prompts, completions)     # BOS + prompt ids, completion ids + EOS
     history = train_sft(model, pairs, max_steps=300, batch_size=64, lr=1e-3, seed=0)
     history["loss"]                                     # one float per optimizer step
+    buckets = LengthBuckets([len(p) + len(c) for p, c in pairs], batch_size=64, seed=0, pool=4)
+    train_sft(model, pairs, max_steps=300, batch_sampler=buckets)   # batches of similar lengths
 
 `completion_nll` is the loss, reusable outside Lightning (Cog-Rethinker adds it to the DAPO
 loss): the mean negative log-likelihood of completion tokens only (prompt and padding carry
@@ -64,6 +66,34 @@ def completion_nll(model, ids: torch.Tensor, loss_mask: torch.Tensor,
     raise ValueError(f"reduction must be 'token' or 'sequence', got {reduction!r}")
 
 
+class LengthBuckets:
+    """A batch sampler for pairs of very different lengths: every epoch, shuffle (from `seed`
+    and the epoch number), sort each pool of `pool` batches' worth of pairs by length, cut it into
+    batches, and shuffle the batches. Batches then carry little padding (a small pool keeps the
+    templates and levels mixed inside a batch), and every pair is seen once per epoch."""
+
+    def __init__(self, lengths, batch_size: int, seed: int = 0, pool: int = 32):
+        self.lengths, self.batch_size, self.seed, self.pool = list(lengths), batch_size, seed, pool
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        import numpy as np
+
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        order = rng.permutation(len(self.lengths))
+        span = self.batch_size * self.pool
+        batches = []
+        for start in range(0, len(order), span):
+            chunk = sorted(order[start:start + span].tolist(), key=lambda i: self.lengths[i])
+            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        for i in rng.permutation(len(batches)).tolist():
+            yield batches[i]
+
+
 def warmup_cosine(step: int, warmup: int, total: int, floor: float = 0.1) -> float:
     """LR multiplier: linear warm-up over `warmup` steps, then cosine from 1 down to `floor`."""
     if step < warmup:
@@ -121,15 +151,19 @@ def __getattr__(name: str):  # PEP 562: `from hrlzoo.lm.sft import SFTModule`
 def train_sft(model, pairs: Sequence[Pair], *, max_steps: int, batch_size: int = 64,
               lr: float = 1e-3, weight_decay: float = 0.1, warmup_steps: int = 20,
               grad_clip: float = 1.0, reduction: str = "token", pad_id: int = 0, seed: int = 0,
-              progress: bool = False, device: str | torch.device = "cpu") -> dict:
+              progress: bool = False, device: str | torch.device = "cpu", batch_sampler=None) -> dict:
     """Train `model` in place for `max_steps` optimizer steps on shuffled minibatches of
-    `pairs` (reshuffled every epoch from `seed`). Returns {"loss": [float per step]}.
-    Raises NonFiniteError when a loss is NaN/inf."""
+    `pairs` (reshuffled every epoch from `seed`), or on the batches of `batch_sampler` (lists of
+    pair indices, e.g. `LengthBuckets`; then `batch_size` and `seed` are the sampler's).
+    Returns {"loss": [float per step]}. Raises NonFiniteError when a loss is NaN/inf."""
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(list(pairs), batch_size=batch_size, shuffle=True, drop_last=len(pairs) > batch_size,
-                        generator=torch.Generator().manual_seed(seed),
-                        collate_fn=lambda b: collate_pairs(b, pad_id))
+    collate = functools.partial(collate_pairs, pad_id=pad_id)
+    if batch_sampler is not None:
+        loader = DataLoader(list(pairs), batch_sampler=batch_sampler, collate_fn=collate)
+    else:
+        loader = DataLoader(list(pairs), batch_size=batch_size, shuffle=True, drop_last=len(pairs) > batch_size,
+                            generator=torch.Generator().manual_seed(seed), collate_fn=collate)
     module = _module_class()(model, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps,
                              total_steps=max_steps, reduction=reduction)
     trainer = make_trainer(device, max_steps=max_steps, progress=progress,

@@ -7,6 +7,7 @@
     cache = model.new_cache(B, max_len)                   # KV cache for incremental decoding
     logits = model(prompt, pos=pos, key_mask=mask[:, :P], cache=cache)   # prefill
     logits = model(next_tok[:, None], pos=pos_t, key_mask=mask[:, :P + 1], cache=cache)  # one step
+    h = model.hidden(ids, pos=pos, key_mask=mask)         # [B, T, d_model]: before the output head
 
 Block (pre-LN, as GPT-2 / nanoGPT):  x = x + Attn(LN(x));  x = x + MLP(LN(x));  logits =
 LN(x) @ E^T with the output head tied to the token embedding E (`tie_weights`).
@@ -53,21 +54,77 @@ class GPTConfig:
 
 
 class KVCache:
-    """Preallocated keys and values of every layer, [B, H, max_len, head_dim] each; `length`
-    is the number of positions written. The model appends to it in `forward`."""
+    """Keys and values of every layer, [B, H, capacity, head_dim] each; `length` is the number
+    of positions written (the model appends to it in `forward`), `max_len` the most it will
+    hold. The buffers grow in steps of `chunk` positions (`reserve`, a copy of what is written),
+    so a decoding step can attend over the whole buffer, one contiguous block per row and head,
+    with the places not yet written masked: reading a prefix slice of a longer buffer is a
+    strided read, which costs more than the few masked places (measured,
+    benchmarks/lm_sampler.py). `chunk=None` allocates `max_len` at once."""
 
     def __init__(self, n_layer: int, batch: int, n_head: int, max_len: int, head_dim: int,
-                 dtype: torch.dtype, device: torch.device):
-        shape = (batch, n_head, max_len, head_dim)
-        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
-        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+                 dtype: torch.dtype, device: torch.device, chunk: int | None = 32):
+        self.shape = (batch, n_head, 0, head_dim)
+        self.dtype, self.device = dtype, device
+        self.k = [torch.zeros(self.shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        self.v = [torch.zeros(self.shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.length = 0
         self.max_len = max_len
+        self.chunk = chunk
+        self.reserve(0 if chunk else max_len)
+
+    @property
+    def capacity(self) -> int:
+        return self.k[0].shape[2]
+
+    def reserve(self, n: int) -> None:
+        """Make room for `n` positions (grown to a multiple of `chunk`, at most `max_len`)."""
+        if n <= self.capacity:
+            return
+        if n > self.max_len:
+            raise ValueError(f"the cache holds {self.max_len} positions, {n} asked")
+        size = self.max_len if not self.chunk else min(self.max_len, -(-n // self.chunk) * self.chunk)
+        B, H, _, D = self.k[0].shape
+
+        def grow(old):
+            new = torch.zeros((B, H, size, D), dtype=old.dtype, device=old.device)
+            new[:, :, :self.length] = old[:, :, :self.length]
+            return new
+
+        self.k = [grow(k) for k in self.k]
+        self.v = [grow(v) for v in self.v]
 
     def select(self, rows: torch.Tensor) -> None:
         """Keep only the batch rows `rows` (drop finished sequences)."""
         self.k = [k[rows] for k in self.k]
         self.v = [v[rows] for v in self.v]
+
+    def rows(self, rows: torch.Tensor, room: int = 0) -> "KVCache":
+        """A new cache holding the written positions of batch rows `rows` (indices, repeats
+        allowed: one shared prompt for several continuations) with `room` more places; the
+        copy keeps autograd's graph, so a loss on the continuations reaches these keys and
+        values (and whatever produced them)."""
+        new = KVCache.__new__(KVCache)
+        new.dtype, new.device, new.chunk = self.dtype, self.device, None
+        new.length, new.max_len = self.length, self.length + room
+
+        def take(t):
+            t = t[rows, :, :self.length]
+            if not room:
+                return t
+            return torch.cat([t, t.new_zeros((t.shape[0], t.shape[1], room, t.shape[3]))], 2)
+
+        new.k, new.v = [take(k) for k in self.k], [take(v) for v in self.v]
+        new.shape = new.k[0].shape
+        return new
+
+    def detached(self) -> "KVCache":
+        """The same keys and values as new leaf tensors that require grad (`rows` copies of it
+        then gather their gradients in `.grad`, for one backward through what made them)."""
+        new = self.rows(torch.arange(self.k[0].shape[0], device=self.k[0].device))
+        new.k = [k.detach().requires_grad_() for k in new.k]
+        new.v = [v.detach().requires_grad_() for v in new.v]
+        return new
 
 
 def _rope_tables(pos: torch.Tensor, head_dim: int, base: float = 10000.0):
@@ -95,13 +152,20 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4)
         if rope is not None:
             q, k = _rope(q, *rope), _rope(k, *rope)
+        drop = self.dropout if self.training else 0.0
         if cache is not None:
             start = cache.length
             cache.k[layer][:, :, start:start + T] = k
             cache.v[layer][:, :, start:start + T] = v
+            if T == 1 and not drop:
+                # one decoding step: the whole buffer (`mask` covers it), two batched
+                # matrix-vector products per head and a softmax; SDPA's flash kernel is made for
+                # blocks of queries and costs more here (measured, benchmarks/lm_sampler.py)
+                att = torch.matmul(q, cache.k[layer].transpose(-1, -2)).mul_(self.head_dim ** -0.5)
+                y = torch.matmul(att.add_(mask).softmax(-1), cache.v[layer])
+                return self.proj(y.transpose(1, 2).reshape(B, T, C))
             k = cache.k[layer][:, :, :start + T]
             v = cache.v[layer][:, :, :start + T]
-        drop = self.dropout if self.training else 0.0
         if mask is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=drop)
         else:
@@ -155,10 +219,10 @@ class TinyGPT(nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def new_cache(self, batch: int, max_len: int) -> KVCache:
+    def new_cache(self, batch: int, max_len: int, chunk: int | None = 32) -> KVCache:
         p = self.tok_emb.weight
         return KVCache(self.cfg.n_layer, batch, self.cfg.n_head, max_len,
-                       self.cfg.d_model // self.cfg.n_head, p.dtype, p.device)
+                       self.cfg.d_model // self.cfg.n_head, p.dtype, p.device, chunk=chunk)
 
     def forward(self, idx: torch.Tensor, pos: torch.Tensor | None = None,
                 key_mask: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
@@ -166,6 +230,12 @@ class TinyGPT(nn.Module):
 
         pos: [B, T] positions (default 0..T-1, or continuing the cache); key_mask: [B, S] bool,
         real keys among all S = cache.length + T keys; cache: appended to and advanced."""
+        return self.head(self.hidden(idx, pos, key_mask, cache))
+
+    def hidden(self, idx: torch.Tensor, pos: torch.Tensor | None = None,
+               key_mask: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
+        """The last block's output after the final LayerNorm, [B, T, d_model]: what the output
+        head reads (same arguments as `forward`). Value heads and critics read it too."""
         B, T = idx.shape
         start = cache.length if cache is not None else 0
         if pos is None:
@@ -177,12 +247,21 @@ class TinyGPT(nn.Module):
         else:
             rope = _rope_tables(pos, self.cfg.d_model // self.cfg.n_head)
         x = self.drop(x)
-        mask = attention_mask(key_mask, T, start, idx.device) if (key_mask is not None or start) else None
+        if cache is not None:
+            cache.reserve(start + T)
+        if cache is not None and T == 1 and not (self.training and self.cfg.dropout):
+            mask = decode_bias(key_mask, start, cache.capacity, x.dtype)
+        elif key_mask is not None or start:
+            # additive form, built once for every layer (SDPA converts a bool mask in every call)
+            mask = attention_mask(key_mask, T, start, idx.device)
+            mask = torch.zeros(mask.shape, dtype=x.dtype, device=x.device).masked_fill_(~mask, float("-inf"))
+        else:
+            mask = None
         for i, block in enumerate(self.blocks):
             x = block(x, rope, mask, cache, i)
         if cache is not None:
             cache.length = start + T
-        return self.head(self.ln_f(x))
+        return self.ln_f(x)
 
     def config_dict(self) -> dict:
         return asdict(self.cfg)
@@ -202,6 +281,23 @@ def attention_mask(key_mask: torch.Tensor | None, T: int, start: int, device) ->
     allowed = causal[None] & key_mask[:, None, :]         # [B, T, S]
     allowed = allowed | (k_place == q_place)[None]        # a query always sees itself
     return allowed[:, None]
+
+
+def decode_bias(key_mask: torch.Tensor | None, start: int, capacity: int, dtype) -> torch.Tensor:
+    """Additive mask [B or 1, 1, 1, capacity] of the one query at place `start`: 0 for the real
+    keys at or before it (and itself), -inf elsewhere (key_mask [B, start + 1] marks the real
+    ones; None: all of them)."""
+    if key_mask is not None and key_mask.shape[1] != start + 1:
+        raise ValueError(f"key_mask covers {key_mask.shape[1]} keys, expected {start + 1}")
+    B = 1 if key_mask is None else key_mask.shape[0]
+    device = None if key_mask is None else key_mask.device
+    bias = torch.full((B, 1, 1, capacity), float("-inf"), dtype=dtype, device=device)
+    if key_mask is None:
+        bias[..., :start + 1] = 0.0
+    else:
+        bias[:, 0, 0, :start + 1].masked_fill_(key_mask, 0.0)
+        bias[:, 0, 0, start] = 0.0  # a query always sees itself
+    return bias
 
 
 def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:

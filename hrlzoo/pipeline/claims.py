@@ -108,7 +108,15 @@ Every claim and gate says `registered: before-results` or `registered: post-hoc`
 `post_hoc_reason`. `registration_problems(paper)` reads git: a claim that says before-results
 must have had its judged form (metric, method, where, baseline, baseline_where, relation, value,
 margin, paired, gates) at the first commit of `reports/<paper>/metrics.json`; the test suite runs
-it for every paper.
+it for every paper. A claim added after that first commit (a new experiment of a paper that
+already has results) must have been committed, in its judged form, before the first committed
+metrics.json that judges it (that lists its id): at the parent of that commit, not in it. And
+the results that first judge it must come from training run after it was committed, not from a
+re-report of data that already existed: at least one output hash of the paper's non-report
+stages (stages named `<paper>_...` with an output outside `reports/`) in `dvc.lock` at the
+judging commit differs from (or is absent in) `dvc.lock` at the commit that gave the claim its
+judged form. A re-run report of the same data, however late, leaves those hashes unchanged and
+the check reports the claim.
 
 A claim that does not reproduce is reported as such: never tune the claim to pass it.
 """
@@ -865,6 +873,43 @@ def _raw_judged_forms(raw: Any) -> dict[str, dict[str, Any]]:
     return {str(it["id"]): _judged(it) for it in items if isinstance(it, dict) and "id" in it}
 
 
+def _training_outputs(root: Path, commit: str, paper: str) -> dict[tuple[str, str], str]:
+    """(stage, path) -> hash of every output outside reports/ of `paper`'s stages in dvc.lock at
+    `commit` (empty where dvc.lock or such stages do not exist there)."""
+    import yaml
+
+    try:
+        lock = yaml.safe_load(_git(root, "show", f"{commit}:dvc.lock")) or {}
+    except RuntimeError:
+        return {}
+    outs: dict[tuple[str, str], str] = {}
+    for name, stage in (lock.get("stages") or {}).items():
+        if not str(name).startswith(f"{paper}_") or not isinstance(stage, dict):
+            continue
+        for out in stage.get("outs") or []:
+            path = str(out.get("path", ""))
+            if path and not path.startswith("reports/"):
+                outs[(str(name), path)] = str(out.get("md5") or out.get("hash") or out.get("etag") or "")
+    return outs
+
+
+def _form_since(root: Path, claims_path: str, upto: str, cid: str, form: dict[str, Any]) -> str:
+    """The oldest commit, at or before `upto`, from which claim `cid` has had judged form `form`
+    without interruption: the commit that gave it that form."""
+    import yaml
+
+    since = upto
+    for commit in _git(root, "log", "--format=%H", upto, "--", claims_path).split():
+        try:
+            forms = _raw_judged_forms(yaml.safe_load(_git(root, "show", f"{commit}:{claims_path}")))
+        except RuntimeError:
+            break
+        if forms.get(cid) != form:
+            break
+        since = commit
+    return since
+
+
 def registration_problems(paper: str, root: str | Path = ".") -> list[str]:
     """Claims and gates of `paper` that say `before-results` although their judged form was
     added or changed after the first commit of reports/<paper>/metrics.json (one line each)."""
@@ -884,13 +929,51 @@ def registration_problems(paper: str, root: str | Path = ".") -> list[str]:
     except RuntimeError:
         then = {}
     problems = []
+    judged_by: dict[str, str | None] = {}  # claim id -> first metrics commit that lists it (added claims)
+
+    def first_judging(cid: str) -> str | None:
+        if not judged_by:
+            for commit in first:
+                try:
+                    text = _git(root, "show", f"{commit}:{metrics_path}")
+                except RuntimeError:
+                    continue
+                for other in cs:
+                    if other.id not in judged_by and f'"{other.id}"' in text:
+                        judged_by[other.id] = commit
+            judged_by.setdefault("", None)  # computed
+        return judged_by.get(cid)
+
     for c in cs:
         if c.registered != "before-results":
             continue
         old = then.get(c.id)
         if old is None:
-            problems.append(f"{claims_path}: {c.kind} '{c.id}' says before-results but did not exist at "
-                            f"{first[0][:9]}, the first commit of {metrics_path}")
+            # added after the first results: it must precede the first results that judge it
+            commit = first_judging(c.id)
+            if commit is None:
+                continue  # no committed results judge it yet
+            try:
+                before = _raw_judged_forms(yaml.safe_load(_git(root, "show", f"{commit}^:{claims_path}")))
+            except RuntimeError:
+                before = {}
+            if c.id not in before:
+                problems.append(f"{claims_path}: {c.kind} '{c.id}' says before-results but was not committed "
+                                f"before {commit[:9]}, the first commit of {metrics_path} that judges it")
+            elif before[c.id] != c.judged_form():
+                changed = [k for k in JUDGED if before[c.id][k] != c.judged_form()[k]]
+                problems.append(f"{claims_path}: {c.kind} '{c.id}' says before-results but its "
+                                f"{', '.join(changed)} changed after {commit[:9]}, the first commit of "
+                                f"{metrics_path} that judges it")
+            else:
+                added = _form_since(root, claims_path, f"{commit}^", c.id, before[c.id])
+                then_outs = _training_outputs(root, added, paper)
+                now_outs = _training_outputs(root, commit, paper)
+                if not any(then_outs.get(k) != h for k, h in now_outs.items()):
+                    problems.append(f"{claims_path}: {c.kind} '{c.id}' says before-results but "
+                                    f"{commit[:9]}, the first commit of {metrics_path} that judges it, "
+                                    f"has no {paper} training output in dvc.lock changed since {added[:9]}, "
+                                    f"the commit that added it: a re-report of data that predates the claim")
         elif old != c.judged_form():
             changed = [k for k in JUDGED if old[k] != c.judged_form()[k]]
             problems.append(f"{claims_path}: {c.kind} '{c.id}' says before-results but its "

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+CHECK_MARKER = "data/params.ok"  # the output of dvc.yaml's `params_check`, a dependency of every stage
 
 @dataclass
 class StageSpec:
@@ -29,12 +30,34 @@ class StageSpec:
         return re.sub(r"\W", "_", self.name.replace("@", "__"))
 
 
-def _param_values(dep) -> dict:
-    """The current values of the params a stage declares (all keys when none are listed)."""
-    try:
-        values = dep.read_params()
-    except Exception:  # a missing params file: DVC reports it; keep the DAG readable
-        values = {}
+def _param_values(dep, files: dict) -> dict:
+    """The current values of the params a stage declares (all keys when none are listed),
+    as DVC reads them (a dotted key is a path into the file). `files` caches each parsed file:
+    DVC itself parses a params file once per stage that tracks it, which at 150 stages was
+    half of the Snakefile's start-up (benchmarks/dag_overhead.py)."""
+    import yaml
+
+    path = dep.def_path
+    if path not in files:
+        try:
+            text = (Path(dep.repo.root_dir) / path).read_text()
+            files[path] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        except Exception:  # a missing or broken params file: DVC reports it; keep the DAG readable
+            files[path] = {}
+    data = files[path]
+    if not dep.params:
+        return {k: data[k] for k in sorted(data)}
+    values = {}
+    for key in dep.params:
+        node, found = data, True
+        for part in key.split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                found = False
+                break
+        if found:
+            values[key] = node
     return {k: values[k] for k in sorted(values)}
 
 
@@ -46,18 +69,27 @@ def address(stage, root: Path) -> str:
 
 
 def dvc_stages(root: str | Path = ".") -> list[StageSpec]:
+    """The stages of the root dvc.yaml, resolved by DVC (its own loader, without dvc.lock,
+    which a DAG does not need)."""
     from dvc.dependency.param import ParamsDependency
+    from dvc.dvcfile import ProjectFile
     from dvc.repo import Repo
+    from dvc.stage.loader import StageLoader
 
     root = Path(root).resolve()
     specs: list[StageSpec] = []
+    files: dict = {}
     with Repo(str(root)) as repo:
-        stages = [s for s in repo.index.stages if getattr(s, "cmd", None)]
+        dvcfile = ProjectFile(repo, str(root / "dvc.yaml"))
+        loader = StageLoader(dvcfile, dvcfile.contents, {})
+        stages = [loader[name] for name in loader]
         for st in stages:
+            if not getattr(st, "cmd", None):
+                continue
             deps, params = [], {}
             for d in st.deps:
                 if isinstance(d, ParamsDependency):
-                    params[d.def_path] = _param_values(d)
+                    params[d.def_path] = _param_values(d, files)
                 else:
                     deps.append(d.def_path)
             meta = (st.meta or {}).get("snakemake", {}) or {}
@@ -85,3 +117,16 @@ def dvc_edges(root: str | Path = ".") -> set[tuple[str, str]]:
     with Repo(str(root)) as repo:
         # networkx edges point from a stage to the stages it depends on
         return {(address(b, root), address(a, root)) for a, b in repo.index.graph.edges}
+
+
+def producer_of(path: str | Path, root: str | Path = ".") -> tuple[str, str] | None:
+    """(output, stage) of the DVC stage whose output is `path` or holds it, or None."""
+    root = Path(root).resolve()
+    if not (root / "dvc.yaml").exists():
+        return None
+    path = Path(path)
+    for spec in dvc_stages(root):
+        for out in spec.outs:
+            if path == Path(out) or Path(out) in path.parents:
+                return out, spec.name
+    return None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from hrlzoo.pipeline.params import SCALES, Common, knob
 
 ALGOS = ("dapo", "grpo")
+TEMPLATES = ("direct", "decomposition", "reflection")
 
 
 @dataclass
@@ -27,6 +28,8 @@ class MethodParams:
     sft: bool = knob(True, help="rescued solutions, rewritten into the direct template, enter lambda * L_SFT")
     rescued_to_group: bool = knob(False, help="rescued solutions replace wrong samples of their direct group "
                                   "(spec_B 6.3's open choice; makes an all-zero group a mixed one)")
+    sft_lambda: float = knob(-1.0, help="this method's lambda (the weight of L_SFT; an arm of the lambda sweep); "
+                             "-1 = the shared rl.sft_lambda")
 
     @property
     def rescues(self) -> bool:
@@ -35,7 +38,13 @@ class MethodParams:
     def validate(self) -> str | None:
         if (self.sft or self.rescued_to_group) and not self.rescues:
             return "sft / rescued_to_group need decomposition or reflection rollouts to rescue anything"
+        if self.sft_lambda != -1.0 and (self.sft_lambda < 0 or not self.sft):
+            return "sft_lambda: expected -1 (the shared rl.sft_lambda) or a weight >= 0 of a method with sft: true"
         return None
+
+    def lam(self, shared: float) -> float:
+        """The weight of L_SFT this method trains with."""
+        return shared if self.sft_lambda == -1.0 else self.sft_lambda
 
 
 @dataclass
@@ -130,23 +139,20 @@ class CogParams(Common):
                                         help="levels whose direct-template solutions the weak base is taught")
     easy_levels: list[int] = knob(factory=lambda: [2, 3, 4], ge=1, help="levels reported as 'easy'")
     hard_levels: list[int] = knob(factory=lambda: [6, 7], ge=1, help="levels reported as 'hard'")
-    value_range: list[int] = knob(factory=lambda: [10, 99], help="[low, high]: the first number and every "
+    value_range: list[int] = knob(factory=lambda: [10, 99], ge=0, help="[low, high]: the first number and every "
                                   "intermediate value stay inside, else the problem is redrawn "
                                   "(hrlzoo.lm.tasks.chain_level; 10..99 keeps every step line the same width)")
     decomposition_values: bool = knob(True, help="decomposition lines state the values they combine (s2=41-8=33; "
                                       "ours) instead of naming earlier sub-results (s2=s1-8=33)")
     data_seed: int = knob(0, ge=0, help="seed of every problem set and of the SFT corpus (RL seeds are `seeds`)")
     template_weights: dict[str, float] = knob(
-        factory=lambda: {"direct": 1.0, "decomposition": 1.0, "reflection": 1.0},
+        factory=lambda: {"direct": 1.0, "decomposition": 1.0, "reflection": 1.0}, ge=0, keys=TEMPLATES, all_keys=True,
         help="relative share of each template in the SFT corpus (per level that has it)")
     rl: RLParams = knob(factory=RLParams, help="RL knobs shared by every method")
     methods: dict[str, MethodParams] = knob(factory=dict, help="method name -> algorithm and hierarchy switches")
-    sizes: dict[str, ScaleSizes] = knob(factory=dict, help="scale -> sizes")
+    sizes: dict[str, ScaleSizes] = knob(factory=dict, keys=SCALES, all_keys=True, help="scale -> sizes")
 
     def validate(self) -> str | None:
-        for scale in SCALES:
-            if scale not in self.sizes:
-                return f"sizes.{scale}: missing (every paper declares smoke, cpu and paper sizes)"
         if len(set(self.levels)) != len(self.levels) or sorted(self.levels) != list(self.levels):
             return f"levels = {self.levels}: expected distinct increasing integers"
         for name in ("easy_levels", "hard_levels"):
@@ -158,9 +164,6 @@ class CogParams(Common):
             return f"value_range = {self.value_range}: expected [low, high] with low <= high"
         if self.value_range[1] < 10 or self.value_range[0] > 99:
             return f"value_range = {self.value_range}: no two-digit first number fits"
-        if set(self.template_weights) != {"direct", "decomposition", "reflection"} or \
-                any(w < 0 for w in self.template_weights.values()):
-            return "template_weights: expected direct, decomposition, reflection, each >= 0"
         for name in ("cog_rethinker", "dapo"):
             if name not in self.methods:
                 return f"methods.{name}: missing (the claims compare these)"

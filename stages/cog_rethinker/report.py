@@ -21,7 +21,8 @@ from stages.cog_rethinker.params import CogParams, sizes
 OUT = Path("reports/cog_rethinker")
 CLAIMS = Path("stages/cog_rethinker/claims.yaml")
 TITLE = "Cog-Rethinker: hierarchical metacognitive RL (tiny GPT, verifiable arithmetic)"
-METHOD_ORDER = ("base", "grpo", "dapo", "cog_rethinker", "no_decomposition", "no_reflection", "no_sft")
+METHOD_ORDER = ("base", "grpo", "dapo", "cog_rethinker", "lambda_0p3", "lambda_0p1", "no_decomposition",
+                "no_reflection", "no_sft")
 MAIN, BASELINE = "cog_rethinker", "dapo"
 
 OUR_READING = [
@@ -158,17 +159,32 @@ def order(df, col="method"):
     return df.with_columns(_o=pl.col(col).replace_strict(rank, default=99)).sort(keys + ["_o"]).drop("_o")
 
 
-def budget_accuracy(curve, budget: float):
-    """Per (method, seed): curve accuracy (mean over levels) interpolated at `budget` tokens."""
+def with_total_tokens(df):
+    """`total_tokens` = generated + prompt tokens of the training rollouts so far (every template)."""
     import polars as pl
 
-    pts = curve.group_by("method", "seed", "step").agg(pl.col("generated_tokens").first(),
+    return df.with_columns(total_tokens=pl.col("generated_tokens") + pl.col("prompt_tokens"))
+
+
+def budget_accuracy(curve, budget: float, tokens: str = "generated_tokens", name: str = "accuracy_at_budget"):
+    """Per (method, seed): curve accuracy (mean over levels) interpolated at `budget` of the
+    cumulative count `tokens` (generated_tokens, or total_tokens = generated + prompt)."""
+    import polars as pl
+
+    pts = curve.group_by("method", "seed", "step").agg(pl.col(tokens).first(),
                                                        pl.col("accuracy").mean()).sort("method", "seed", "step")
     rows = []
     for (m, s), part in pts.group_by("method", "seed", maintain_order=True):
-        rows.append({"method": m, "seed": s, "accuracy_at_budget": float(np.interp(
-            budget, part["generated_tokens"].to_numpy(), part["accuracy"].to_numpy()))})
+        rows.append({"method": m, "seed": s, name: float(np.interp(
+            budget, part[tokens].to_numpy(), part["accuracy"].to_numpy()))})
     return pl.DataFrame(rows)
+
+
+def smallest_total(curve, tokens: str) -> float:
+    """The smallest final count of `tokens` over all runs: the equal-compute budget."""
+    import polars as pl
+
+    return float(curve.group_by("method", "seed").agg(pl.col(tokens).max())[tokens].min())
 
 
 def claims_table(p: CogParams, test, log, curve):
@@ -182,11 +198,15 @@ def claims_table(p: CogParams, test, log, curve):
     by_diff = rl.with_columns(difficulty=diff).group_by("method", "seed", "difficulty").agg(a=pl.col("correct").mean())
     wide = by_diff.pivot("difficulty", index=["method", "seed"], values="a")
     acc = acc.join(wide.select("method", "seed", accuracy_easy="easy", accuracy_hard="hard"), on=["method", "seed"])
-    budget = float(curve.group_by("method", "seed").agg(pl.col("generated_tokens").max())["generated_tokens"].min())
-    acc = acc.join(budget_accuracy(curve, budget), on=["method", "seed"])
+    curve = with_total_tokens(curve)
+    budget = {"generated": smallest_total(curve, "generated_tokens"), "total": smallest_total(curve, "total_tokens")}
+    acc = acc.join(budget_accuracy(curve, budget["generated"]), on=["method", "seed"])
+    acc = acc.join(budget_accuracy(curve, budget["total"], "total_tokens", "accuracy_at_equal_total"),
+                   on=["method", "seed"])
     z = log.group_by("method", "seed").agg(zero_frac_mean=pl.col("zero_frac").mean(),
                                            tokens=pl.col("generated_tokens").max().cast(pl.Float64),
                                            prompt_tokens=pl.col("prompt_tokens").max().cast(pl.Float64))
+    z = z.with_columns(total_tokens=pl.col("tokens") + pl.col("prompt_tokens"))
     table = acc.join(z, on=["method", "seed"])
     gains = []
     for d in ("easy", "hard"):
@@ -207,23 +227,23 @@ def figures(p: CogParams, test, log, curve, base_eval, sft_curve, folder: Path) 
 
     folder.mkdir(parents=True)
     names = []
-    mean_curve = curve.group_by("method", "seed", "step").agg(pl.col("generated_tokens").first(),
-                                                              pl.col("accuracy").mean())
+    mean_curve = with_total_tokens(curve).group_by("method", "seed", "step").agg(
+        pl.col("generated_tokens").first(), pl.col("total_tokens").first(), pl.col("accuracy").mean())
     plot_curves(mean_curve, x="step", y="accuracy", group="method", band="ci", path=folder / "accuracy_vs_step.png",
                 title="Direct-template accuracy on held-out curve problems (all levels)", xlabel="RL step",
                 ylabel="greedy accuracy")
     names.append("accuracy_vs_step.png")
 
-    top = float(mean_curve["generated_tokens"].max())
+    top = float(mean_curve["total_tokens"].max())
     grid = np.linspace(0.0, top, 21)
     rows = []
     for (m, s), part in mean_curve.sort("step").group_by("method", "seed", maintain_order=True):
-        t, a = part["generated_tokens"].to_numpy(), part["accuracy"].to_numpy()
+        t, a = part["total_tokens"].to_numpy(), part["accuracy"].to_numpy()
         rows += [{"method": m, "seed": s, "tokens": float(g), "accuracy": float(np.interp(g, t, a))}
                  for g in grid if g <= t.max()]
     plot_curves(pl.DataFrame(rows), x="tokens", y="accuracy", group="method", band="ci",
-                path=folder / "accuracy_vs_tokens.png", title="The same accuracy against generated training tokens "
-                "(compute-fair view)", xlabel="generated tokens (all templates)", ylabel="greedy accuracy")
+                path=folder / "accuracy_vs_tokens.png", title="The same accuracy against training tokens, generated + prompt "
+                "(compute-fair view)", xlabel="generated + prompt tokens (all templates)", ylabel="greedy accuracy")
     names.append("accuracy_vs_tokens.png")
 
     zero = log.sort("step").with_columns(zero_frac_smooth=pl.col("zero_frac").rolling_mean(5, min_samples=1)
@@ -289,10 +309,11 @@ def body(ctx: Stage) -> None:
     claims = load_claims(CLAIMS)
     verdicts = evaluate(claims, table, seeds=p.seeds)
 
-    metrics = ["accuracy", "accuracy_easy", "accuracy_hard", "accuracy_at_budget", "zero_frac_mean"]
+    metrics = ["accuracy", "accuracy_easy", "accuracy_hard", "accuracy_at_budget", "accuracy_at_equal_total",
+               "zero_frac_mean"]
     runs = table.filter(pl.col("method") != "cog_minus_dapo")
     main = order(summarise(runs, by=["method"], metrics=metrics))
-    cost = order(summarise(runs, by=["method"], metrics=["tokens", "prompt_tokens"]))
+    cost = order(summarise(runs, by=["method"], metrics=["tokens", "prompt_tokens", "total_tokens"]))
     gain = summarise(table.filter(pl.col("method") == "cog_minus_dapo"), by=["method", "difficulty"], metrics=["gain"])
     summary = pl.concat([main, cost, gain.drop("difficulty").with_columns(
         metric=pl.concat_str(pl.lit("gain_"), gain["difficulty"]))], how="diagonal_relaxed")
@@ -346,7 +367,9 @@ def body(ctx: Stage) -> None:
         f"caps {r.max_new_tokens} / {r.max_decomp_tokens} (decomposition) new tokens. Evaluation: greedy "
         f"direct template `Q:<expr><think>` on {d.test_per_level} test problems per level after the last step, "
         f"and on {d.curve_per_level} curve problems per level every {r.eval_every} steps. Equal tokens: every "
-        f"run's curve accuracy interpolated at {budget:.0f} generated training tokens (the smallest total of any run). "
+        f"run's curve accuracy interpolated at {budget['generated']:.0f} generated training tokens "
+        f"(`accuracy_at_budget`) and at {budget['total']:.0f} generated + prompt tokens (`accuracy_at_equal_total`), "
+        f"each the smallest total of any run. "
         f"Easy levels {p.easy_levels}, hard levels {p.hard_levels}. Mean over seeds with the 95% t interval (per-seed "
         f"values: `seeds.csv`). The claims (`claims.yaml`: margin 0, since the paper's numbers are unknown) are "
         f"those fixed before the first run, except the two that issue 12 re-encoded (marked post-hoc); the "

@@ -45,7 +45,7 @@ def run_one(ctx: Stage, method: str, seed: int, demos, curve, exclude, base_curv
                       grad_clip=p.rl.grad_clip, grpo_kl=p.rl.grpo_kl, microbatch_rows=s.microbatch_rows)
     torch_seed = int(np.random.default_rng([seed, common.SALT["rl_torch"]]).integers(2**31))
     runner = CogRethinker(model, tok, mp, cfg, seed_buffer(demos, p.decomposition_values), rescue_samples=s.rescue_samples,
-                          max_decomp_tokens=s.max_decomp_tokens, sft_lambda=p.rl.sft_lambda, n_demos=p.rl.n_demos,
+                          max_decomp_tokens=s.max_decomp_tokens, sft_lambda=mp.lam(p.rl.sft_lambda), n_demos=p.rl.n_demos,
                           seed=torch_seed)
     stream = common.ProblemStream(p, seed, exclude)
     logs, curves = [], [{**r, "method": method, "seed": seed} for r in base_curve]

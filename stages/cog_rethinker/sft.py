@@ -31,48 +31,15 @@ from stages.cog_rethinker import common
 from stages.cog_rethinker.params import CogParams, sizes
 
 
-class LengthBuckets:
-    """A batch sampler for pairs of very different lengths: every epoch, shuffle (from `seed`
-    and the epoch number), sort each pool of `pool` batches' worth of pairs by length, cut it into
-    batches, and shuffle the batches. Batches then carry little padding (a small pool keeps the
-    templates and levels mixed inside a batch), and every pair is seen once per epoch."""
-
-    def __init__(self, lengths, batch_size: int, seed: int = 0, pool: int = 32):
-        self.lengths, self.batch_size, self.seed, self.pool = list(lengths), batch_size, seed, pool
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
-
-    def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        self.epoch += 1
-        order = rng.permutation(len(self.lengths))
-        span = self.batch_size * self.pool
-        batches = []
-        for start in range(0, len(order), span):
-            chunk = sorted(order[start:start + span].tolist(), key=lambda i: self.lengths[i])
-            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
-        for i in rng.permutation(len(batches)).tolist():
-            yield batches[i]
-
-
 def train_base(model, pairs, s, pad_id: int, seed: int, device) -> list[float]:
-    """`hrlzoo.lm.sft`'s SFT (completion-only NLL, AdamW, warm-up + cosine, clip 1, Lightning)
-    with length-bucketed batches (`LengthBuckets`, pool `s.bucket_pool`). Returns the losses."""
-    import torch
-    from torch.utils.data import DataLoader
+    """`hrlzoo.lm.sft.train_sft` (completion-only NLL, AdamW, warm-up + cosine, clip 1,
+    Lightning) on length-bucketed batches (`hrlzoo.lm.sft.LengthBuckets`, pool `s.bucket_pool`).
+    Returns the losses."""
+    from hrlzoo.lm.sft import LengthBuckets, train_sft
 
-    from hrlzoo.lm.sft import SFTModule, collate_pairs
-    from hrlzoo.pipeline.lightning import make_trainer
-
-    loader = DataLoader(list(pairs), batch_sampler=LengthBuckets([len(a) + len(b) for a, b in pairs], s.batch_size,
-                                                                 seed, s.bucket_pool),
-                        collate_fn=lambda b: collate_pairs(b, pad_id))
-    module = SFTModule(model, lr=s.lr, warmup_steps=s.warmup_steps, total_steps=s.steps)
-    make_trainer(device, max_steps=s.steps, progress=True, gradient_clip_val=1.0).fit(module, train_dataloaders=loader)
-    model.to(torch.device(device))  # Lightning's teardown parks the model on the CPU
-    return list(module.losses)
+    buckets = LengthBuckets([len(a) + len(b) for a, b in pairs], s.batch_size, seed, s.bucket_pool)
+    return train_sft(model, pairs, max_steps=s.steps, lr=s.lr, warmup_steps=s.warmup_steps, pad_id=pad_id,
+                     progress=True, device=device, batch_sampler=buckets)["loss"]
 
 
 def base_eval_rows(p: CogParams, model, tok) -> list[dict]:

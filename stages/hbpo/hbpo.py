@@ -51,9 +51,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used: params.py reads this file's constants
+    import torch
 
 REWARD_FORMS = ("paper", "official_min")
 REWARD_KINDS = ("budget", "classic", "cosine")
@@ -133,6 +134,8 @@ def hbpo_advantages(rewards: torch.Tensor, budgets: Sequence[int], spec: RewardS
                     intra_coef: float = 1.0, eps: float = 1e-6) -> torch.Tensor:
     """A [n_groups, G] = intra_coef * A^intra + A^inter (Alg. 1, Eq. 4-5) for rewards
     [n_groups, G] whose sample j was generated under budget `budgets[j]`."""
+    import torch
+
     if rewards.shape[1] != len(budgets):
         raise ValueError(f"{rewards.shape[1]} samples per group but {len(budgets)} budgets")
     R = rewards.double()
@@ -149,6 +152,8 @@ def budget_as_action(roll, model, temperature: float = 1.0):
     """The rollout with the last prompt token (the prefilled budget token) moved to the front
     of the response, with its log-prob under the sampling policy (logits / temperature), so
     the policy loss treats it as the first response token (the official rollout's layout)."""
+    import torch
+
     from hrlzoo.lm.sampler import Rollout, token_logprobs
 
     P = roll.prompt_ids.shape[1]

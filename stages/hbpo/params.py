@@ -63,6 +63,7 @@ class SFTData:
     """The SFT base's traces (spec_B §1.5): styles mixed independently of the level."""
 
     style_mix: dict[str, float] = knob(factory=lambda: {"verbose": 0.6, "standard": 0.3, "direct": 0.1},
+                                       ge=0, keys=STYLE_KEYS, all_keys=True,
                                        help="probability of each trace style (verbose = over-thinking)")
     level_weights: list[float] = knob(factory=lambda: [1.0, 1.0, 1.0, 1.0], ge=0,
                                       help="relative frequency of each level in the SFT data")
@@ -81,10 +82,8 @@ class SFTData:
     warmup_steps: int = knob(20, ge=0, help="linear warm-up steps, then cosine to 0.1 x lr")
 
     def validate(self) -> str | None:
-        if set(self.style_mix) != set(STYLE_KEYS) or any(v < 0 for v in self.style_mix.values()):
-            return f"style_mix: expected non-negative weights for exactly {', '.join(STYLE_KEYS)}"
         if abs(sum(self.style_mix.values()) - 1.0) > 1e-6:
-            return "style_mix: expected weights that sum to 1"
+            return f"style_mix: expected weights that sum to 1 (they sum to {sum(self.style_mix.values()):g})"
         if self.max_checks < self.min_checks:
             return "max_checks: expected >= min_checks"
         if not any(self.level_weights):
@@ -167,12 +166,9 @@ class HBPOParams(Common):
     rl: RLParams = knob(factory=RLParams, help="the clipped policy loss, shared by every method")
     sft: SFTData = knob(factory=SFTData, help="the SFT base's data and optimiser")
     methods: dict[str, MethodParams] = knob(factory=dict, help="RL runs: name -> reward and budgets")
-    sizes: dict[str, ScaleSizes] = knob(factory=dict, help="scale -> sizes")
+    sizes: dict[str, ScaleSizes] = knob(factory=dict, keys=SCALES, all_keys=True, help="scale -> sizes")
 
     def validate(self) -> str | None:
-        for scale in SCALES:
-            if scale not in self.sizes:
-                return f"sizes.{scale}: missing (every paper declares smoke, cpu and paper sizes)"
         if len(self.levels) != 4 or self.levels != sorted(set(self.levels)):
             return "levels: expected 4 increasing chain lengths"
         if len(self.sft.level_weights) != len(self.levels):

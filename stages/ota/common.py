@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from hrlzoo.envs.pointmaze import dataset_name
-from stages.ota.params import OTAParams, sizes
+from stages.ota.params import OTAParams, checkpoints, sizes
 
 # Salts that give every role its own random stream per seed. The low value and OTA's high
 # value share one, so that n = 1 reproduces HIQL's value bit for bit.
@@ -113,14 +113,17 @@ def batch(sample: Callable[[np.random.Generator], dict], gens: list[np.random.Ge
 
 
 # ----------------------------------------------------------------------------- training loop
-def train(ctx, what: str, module, loss_fn: Callable[[], tuple], steps: int, after_step=None) -> list[dict]:
+def train(ctx, what: str, module, loss_fn: Callable[[], tuple], steps: int, after_step=None,
+          checkpoint: Callable[[int], None] | None = None, at: list[int] | None = None) -> list[dict]:
     """Adam on `module` for `steps` steps of `loss_fn() -> (loss summed over seeds, info of [S]
-    tensors)`; returns curve rows (step, seed, every info entry) every `log_every` steps."""
+    tensors)`; returns curve rows (step, seed, every info entry) every `log_every` steps, and
+    calls `checkpoint(step)` after each step listed in `at`."""
     from hrlzoo.nets.optim import Adam  # torch.optim.Adam's update, without importing torch._dynamo
 
     p: OTAParams = ctx.params
     opt = Adam(module.parameters(), lr=p.agent.lr)
     every = sizes(p).train.log_every
+    at = set(at or [])
     rows: list[dict] = []
     with ctx.progress(steps, what) as bar:
         for step in range(1, steps + 1):
@@ -134,16 +137,30 @@ def train(ctx, what: str, module, loss_fn: Callable[[], tuple], steps: int, afte
                 ctx.guard(f"{what} loss", loss.item(), step)
                 for s, seed in enumerate(p.seeds):
                     rows.append({"step": step, "seed": seed, **{k: float(v[s]) for k, v in info.items()}})
+            if checkpoint is not None and step in at:
+                checkpoint(step)
             bar.update(1)
     return rows
 
 
 def fit_actor(ctx, out: Path, method: str, actor, loss_fn: Callable[[], tuple]) -> list[dict]:
-    """Train one actor for `actor_steps`, save it as <out>/<method>.pt; its curve rows."""
+    """Train one actor for `actor_steps`, save it as <out>/<method>.pt with its weights at the
+    `curve_points` checkpoints (`actor_checkpoints`; the success curves); its loss rows."""
     p: OTAParams = ctx.params
-    rows = train(ctx, f"{ctx.args.maze} {method} actor", actor, loss_fn, sizes(p).train.actor_steps)
-    save_modules(out / f"{method}.pt", p, actor=actor)
+    snaps: dict[int, dict] = {}
+
+    def snapshot(step: int) -> None:
+        snaps[step] = {k: v.detach().cpu().clone() for k, v in actor.state_dict().items()}
+
+    rows = train(ctx, f"{ctx.args.maze} {method} actor", actor, loss_fn, sizes(p).train.actor_steps,
+                 checkpoint=snapshot, at=actor_checkpoints(p))
+    save_modules(out / f"{method}.pt", p, extra={"checkpoints": snaps}, actor=actor)
     return [{"method": method, **r} for r in rows]
+
+
+def actor_checkpoints(p: OTAParams) -> list[int]:
+    """The gradient steps at which every actor is saved and evaluated for the success curves."""
+    return checkpoints(sizes(p).train.actor_steps, sizes(p).train.curve_points)
 
 
 def write_curve(rows: list[dict], path: Path, key: str) -> None:
@@ -153,19 +170,20 @@ def write_curve(rows: list[dict], path: Path, key: str) -> None:
     pl.DataFrame(rows).sort([key, "seed", "step"]).write_parquet(path)
 
 
-def save_modules(path: Path, p: OTAParams, **modules) -> None:
+def save_modules(path: Path, p: OTAParams, extra: dict | None = None, **modules) -> None:
     from hrlzoo.pipeline.artifacts import save_pt
 
-    save_pt({"seeds": list(p.seeds), **{k: m.state_dict() for k, m in modules.items()}}, path)
+    save_pt({"seeds": list(p.seeds), **(extra or {}), **{k: m.state_dict() for k, m in modules.items()}}, path)
 
 
-def load_into(path: str | Path, **modules) -> dict:
-    """Load the state dicts saved by `save_modules` into freshly built modules (frozen)."""
+def load_into(path: str | Path, step: int | None = None, **modules) -> dict:
+    """Load the state dicts saved by `save_modules` into freshly built modules (frozen); with
+    `step`, an actor's weights at that checkpoint (`fit_actor`)."""
     from hrlzoo.pipeline.artifacts import load_pt
 
     blob = load_pt(path)
     for k, m in modules.items():
-        m.load_state_dict(blob[k])
+        m.load_state_dict(blob[k] if step is None else blob["checkpoints"][step])
         m.requires_grad_(False)
         m.eval()
     return blob
@@ -182,8 +200,9 @@ def load_value(p: OTAParams, maze: str, name: str, device="cpu"):
     return value.to(device)
 
 
-def load_actor(p: OTAParams, maze: str, method: str, device="cpu"):
-    """A trained actor, frozen: low (HIQL's low level), hiql / ota_n<k> (high levels), gcbc / gcivl."""
+def load_actor(p: OTAParams, maze: str, method: str, device="cpu", step: int | None = None):
+    """A trained actor, frozen: low (HIQL's low level), hiql / ota_n<k> (high levels), gcbc / gcivl;
+    with `step`, its weights after that many gradient steps (one of `actor_checkpoints`)."""
     from stages.ota import gcbc, hiql
 
     cfg, S = hiql_config(p, maze), len(p.seeds)
@@ -193,5 +212,5 @@ def load_actor(p: OTAParams, maze: str, method: str, device="cpu"):
         actor, path = gcbc.make_actor(cfg.obs_dim, cfg.action_dim, cfg.hidden, S), Path(flat_dir(maze)) / f"{method}.pt"
     else:
         actor, path = hiql.make_high_actor(cfg, S), Path(high_dir(maze)) / f"{method}.pt"
-    load_into(path, actor=actor)
+    load_into(path, step=step, actor=actor)
     return actor.to(device)

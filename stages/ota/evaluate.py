@@ -10,6 +10,7 @@ lockstep with one batched policy call per step.
 
 Writes data/ota/eval/<maze>/:
     success.parquet      method, seed, task, episode, success, steps
+    curve.parquet        method, step, seed, task, episode, success  (success over actor training)
     diagnostics.parquet  value (low | high_n<k>), seed, order_consistency, adv_sign_acc
     paths.parquet        value, seed, task, steps_to_goal, v  (values along the oracle paths)
     training.parquet     value, seed, step, value_loss, v_mean  (the values' training curves)
@@ -27,13 +28,14 @@ from stages.ota import common
 from stages.ota.params import OTAParams, methods as all_methods, ota_methods, sizes
 
 
-def _policies(p: OTAParams, maze: str, methods: list[str], geo):
-    """method -> policy(obs [S, E, d], goals [S, E, d]) -> actions [S, E, a] (numpy)."""
+def _policies(p: OTAParams, maze: str, methods: list[str], geo, step: int | None = None):
+    """method -> policy(obs [S, E, d], goals [S, E, d]) -> actions [S, E, a] (numpy); with
+    `step`, every actor (the low level included) as it was after `step` gradient steps."""
     import torch
 
     from stages.ota import gcbc, hiql
 
-    low_value, low = common.load_value(p, maze, "low"), common.load_actor(p, maze, "low")
+    low_value, low = common.load_value(p, maze, "low"), common.load_actor(p, maze, "low", step=step)
 
     def oracle(o, g):
         w = geo.waypoints(o, g)
@@ -44,12 +46,37 @@ def _policies(p: OTAParams, maze: str, methods: list[str], geo):
         if m == "hiql_oracle":
             out[m] = oracle
             continue
-        actor = common.load_actor(p, maze, m)
+        actor = common.load_actor(p, maze, m, step=step)
         if m in ("gcbc", "gcivl"):
             out[m] = lambda o, g, a=actor: gcbc.act(a, torch.as_tensor(o), torch.as_tensor(g)).numpy()
         else:
             out[m] = lambda o, g, h=actor: hiql.act(h, low, torch.as_tensor(o), torch.as_tensor(g)).numpy()
     return out
+
+
+def _success_curve(ctx: Stage, p: OTAParams, maze: str, methods: list[str], geo) -> list[dict]:
+    """Success over the actors' training: every method at each of `common.actor_checkpoints`
+    (low and high levels after the same number of steps; values fully trained), on a cheap
+    subset of `curve_episodes` episodes per task and seed, started apart from the final
+    evaluation's episodes (reset seeds 100 + task)."""
+    from hrlzoo.envs.pointmaze import evaluate_task, make_env
+
+    S, E = len(p.seeds), sizes(p).eval.curve_episodes
+    envs = [make_env(maze) for _ in range(S * E)]
+    steps = common.actor_checkpoints(p)
+    rows = []
+    with ctx.progress(len(steps) * len(methods) * 5, f"{maze} success curves", unit="task") as bar:
+        for step in steps:
+            policies = _policies(p, maze, methods, geo, step=step)
+            for m in methods:
+                for task in range(1, 6):
+                    r = evaluate_task(envs, task, S, policies[m], sizes(p).eval.max_steps, seed=100 + task)
+                    rows += [{"method": m, "step": step, "seed": seed, "task": task, "episode": e,
+                              "success": float(r.success[s, e])} for s, seed in enumerate(p.seeds) for e in range(E)]
+                    bar.update(1)
+    for env in envs:
+        env.close()
+    return rows
 
 
 def body(ctx: Stage) -> None:
@@ -78,6 +105,7 @@ def body(ctx: Stage) -> None:
             ctx.log(f"{m}: success {np.mean([r['success'] for r in rows if r['method'] == m]):.3f}")
     for env in envs:
         env.close()
+    curve = _success_curve(ctx, p, maze, methods, geo)
 
     # value diagnostics: HIQL's V^l and every OTA V^h evaluated here
     kinds = ["low"] + [f"high_n{m[5:]}" for m in ota_methods(p, maze)]
@@ -108,6 +136,7 @@ def body(ctx: Stage) -> None:
     out = ctx.out(common.eval_dir(maze))
     out.mkdir(parents=True)
     pl.DataFrame(rows).write_parquet(out / "success.parquet")
+    pl.DataFrame(curve).write_parquet(out / "curve.parquet")
     training.write_parquet(out / "training.parquet")
     pl.DataFrame(diag_rows).write_parquet(out / "diagnostics.parquet")
     pl.DataFrame(path_rows).write_parquet(out / "paths.parquet")

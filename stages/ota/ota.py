@@ -5,14 +5,17 @@ What changes from HIQL (spec A §2.3, ota-v/ota-v `agents/ota.py`):
 - A second, option-aware value V^h (its own twin heads, phi and EMA target) is trained with
   HIQL's IVL loss on *option* transitions: from s_t the option runs up to n steps
   (n = `abstraction_factor`), ending early at the goal (same trajectory) or at the trajectory's
-  end; it pays one -1 unless s_t is already the goal, and bootstraps from its end state s_o
-  with the same gamma (not gamma^n). So V^h counts options: V^h ~ -(1 - gamma^ceil(d/n))/(1 - gamma),
-  an effective horizon of d/n instead of d, which keeps distant states off the flat saturated
+  last state T (random goals). An option that reaches its goal succeeds: r = 0, mask 0 (no
+  bootstrap); any other pays one -1 and bootstraps from its end state s_o with the same gamma
+  (not gamma^n). So V^h counts options: V^h = -(1 - gamma^(ceil(d/n) - 1))/(1 - gamma), an
+  effective horizon of d/n instead of d, which keeps distant states off the flat saturated
   part of the value and gives the high-level advantage a usable, correctly signed size.
+  `agent.option_rule: hiql_reward` keeps our earlier reading (r = 0 only when s_t is the goal;
+  random-goal options end at T + 1), a declared deviation.
 - The high-level actor uses V^h for its advantage: A^h = V^h(s_{t+k}, g) - V^h(s_t, g).
 - The low-level actor and the subgoal space phi stay HIQL's (V^l).
 
-With n = 1 the option batch is HIQL's value batch and V^h is HIQL's value (a test checks it).
+Under `hiql_reward` with n = 1 the option batch is HIQL's value batch (a test checks it).
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from stages.ota import hiql
 
 
 def high_value_batch(data: GCData, rng: np.random.Generator, batch_size: int, gs: GoalSampling,
-                     discount: float, abstraction_factor: int) -> dict[str, np.ndarray]:
-    """The option transitions V^h learns from (see `hrlzoo.gcrl.dataset.value_batch`)."""
-    return value_batch(data, rng, batch_size, gs, discount, option_len=abstraction_factor)
+                     discount: float, abstraction_factor: int, rule: str = "official") -> dict[str, np.ndarray]:
+    """The option transitions V^h learns from (see `hrlzoo.gcrl.dataset.value_targets`):
+    `official` (ota-v's sampler, the default) or `hiql_reward` (our earlier reading)."""
+    return value_batch(data, rng, batch_size, gs, discount, option_len=abstraction_factor, rule=rule)
 
 
 def high_value_loss(value, target, batch: dict, cfg: hiql.HIQLConfig):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hrlzoo.envs.pointmaze import DATASET_TYPES, MAZES
+from hrlzoo.gcrl.dataset import OPTION_RULES
 from hrlzoo.pipeline.params import SCALES, Common, knob
 
 FLAT_METHODS = ("gcbc", "gcivl")
@@ -31,6 +32,10 @@ class AgentParams:
     value_p_rand: float = knob(0.3, ge=0, le=1, help="value goals: P(g = a random state) (HIQL: 0.3; ota.py: 0.5)")
     actor_p_rand: float = knob(0.0, ge=0, le=1, help="high-actor goals: P(random state) (navigate: 0; stitch: 0.5)")
     layer_norm: bool = knob(True, help="LayerNorm in the value MLPs (OGBench: true)")
+    option_rule: str = knob("official", choices=OPTION_RULES,
+                            help="OTA's option targets: official (ota-v: r = 0, m = 0 iff the option reaches g; "
+                                 "random goals end at the trajectory's last state T) | hiql_reward (our earlier "
+                                 "reading, a deviation: HIQL's reward r = 0 iff g = s_t, bootstrap, end at T + 1)")
 
     def validate(self) -> str | None:
         total = self.value_p_cur + self.value_p_traj + self.value_p_rand
@@ -50,12 +55,14 @@ class DataSizes:
 
 @dataclass
 class TrainSizes:
-    hidden: list[int] = knob(factory=lambda: [512, 512, 512], help="hidden widths of every MLP (OGBench: 512x3)")
+    hidden: list[int] = knob(factory=lambda: [512, 512, 512], ge=1, min_items=1, help="hidden widths of every MLP (OGBench: 512x3)")
     batch_size: int = knob(1024, ge=1, help="minibatch per seed (OGBench: 1024)")
     value_steps: int = knob(1_000_000, ge=1, help="gradient steps of each value (OGBench: 1M, joint)")
     actor_steps: int = knob(1_000_000, ge=1, help="gradient steps of each actor (OGBench: 1M, joint)")
     log_every: int = knob(1000, ge=1, help="gradient steps between logged losses")
-    discount: dict[str, float] = knob(factory=dict, help="gamma per maze (OGBench: 0.99; 0.995 on giant)")
+    curve_points: int = knob(5, ge=1, help="actor checkpoints (evenly spaced, the last one final) for the success curves")
+    discount: dict[str, float] = knob(factory=dict, gt=0, lt=1, keys=MAZES, all_keys=True,
+                                      help="gamma per maze (OGBench: 0.99; 0.995 on giant)")
 
 
 @dataclass
@@ -63,21 +70,14 @@ class EvalSizes:
     episodes: int = knob(50, ge=1, help="evaluation episodes per task and seed (OGBench: 50)")
     max_steps: int = knob(1000, ge=1, help="steps per evaluation episode (ogbench's limit: 1000)")
     diag_pairs: int = knob(4096, ge=16, help="(s_t, s_t+k, g) triples scored for the advantage-sign diagnostic")
+    curve_episodes: int = knob(1, ge=1, help="episodes per task and seed at each checkpoint of the success curves")
 
 
 @dataclass
 class ScaleSizes:
-    data: dict[str, DataSizes] = knob(factory=dict, help="maze -> dataset sizes")
+    data: dict[str, DataSizes] = knob(factory=dict, keys=MAZES, all_keys=True, help="maze -> dataset sizes")
     train: TrainSizes = knob(factory=TrainSizes, help="networks and gradient steps")
     eval: EvalSizes = knob(factory=EvalSizes, help="evaluation and diagnostics")
-
-    def validate(self) -> str | None:
-        for maze in MAZES:
-            if maze not in self.data or maze not in self.train.discount:
-                return f"{maze}: expected data.{maze} and train.discount.{maze}"
-            if not 0 < self.train.discount[maze] < 1:
-                return f"train.discount.{maze} = {self.train.discount[maze]}: expected a number in (0, 1)"
-        return None
 
 
 @dataclass
@@ -86,13 +86,10 @@ class OTAParams(Common):
     noise: float = knob(0.5, ge=0, help="Gaussian action noise of the data-generating oracle (OGBench: 0.5)")
     agent: AgentParams = knob(factory=AgentParams, help="hyper-parameters shared by the agents")
     abstraction_factors: dict[str, list[int]] = knob(
-        factory=dict, help="maze -> OTA's abstraction factors n to train (ota.py default 5; n = 1 is HIQL)")
-    sizes: dict[str, ScaleSizes] = knob(factory=dict, help="scale -> sizes")
+        factory=dict, keys=MAZES, all_keys=True, help="maze -> OTA's abstraction factors n to train (ota.py default 5; n = 1 is HIQL)")
+    sizes: dict[str, ScaleSizes] = knob(factory=dict, keys=SCALES, all_keys=True, help="scale -> sizes")
 
     def validate(self) -> str | None:
-        for scale in SCALES:
-            if scale not in self.sizes:
-                return f"sizes.{scale}: missing (every paper declares smoke, cpu and paper sizes)"
         for maze in MAZES:
             ns = self.abstraction_factors.get(maze)
             if not ns or any(n < 2 for n in ns) or len(set(ns)) != len(ns):
@@ -113,3 +110,8 @@ def ota_methods(p: OTAParams, maze: str) -> list[str]:
 def methods(p: OTAParams, maze: str) -> list[str]:
     """Everything evaluated on a maze, baselines first."""
     return ["gcbc", "gcivl", "hiql", *ota_methods(p, maze), "hiql_oracle"]
+
+
+def checkpoints(steps: int, points: int) -> list[int]:
+    """`points` evenly spaced gradient steps ending at `steps` (the success curves' x values)."""
+    return sorted({max(1, round(steps * (i + 1) / points)) for i in range(points)})

@@ -29,12 +29,6 @@ DEVIATIONS = [
     "Training in phases: each value is trained first, then the actors against the frozen value "
     "(OGBench trains value and actors jointly on one summed loss). The released OTA agent's "
     "value-only `total_loss` suggests the same split (spec A §2.3); this is our reading.",
-    "OTA's option reward: one -1 per option unless s_t is already the goal (HIQL's own reward "
-    "rule), bootstrapping from the option's end state s_o with the same gamma. Spec A §2.3 also "
-    "writes `r^h = 0 if o == idx(g)` and `g := s_o` for current-state goals, which would shift "
-    "V^h by one step and break the exact n = 1 reduction the issue asks for; our rule gives "
-    "V^h = -(1 - gamma^ceil(d/n))/(1 - gamma), the spec's own formula, and n = 1 is HIQL "
-    "bit for bit (tests/test_ota_agents.py).",
     "OTA's value goals use HIQL's sampling (p_cur 0.2, p_traj 0.5, p_rand 0.3) for both values; "
     "ota.py's defaults are 0 / 0.5 / 0.5 (its README: keep HIQL's settings, tune n).",
     "OTA's high value has its own twin heads, phi and EMA target; its phi is not the subgoal "
@@ -53,6 +47,24 @@ DEVIATIONS = [
 ]
 
 
+def option_rule_line(p: OTAParams) -> str:
+    """How OTA's option targets were built in this run (`agent.option_rule`)."""
+    if p.agent.option_rule == "official":
+        return ("OTA's option targets (`agent.option_rule: official`, the default): an option that reaches "
+                "its goal succeeds (r = 0, mask 0, no bootstrap), any other pays -1 and bootstraps from "
+                "V^h(s_o, g) with the same gamma; a random goal's option ends at min(t + n, T), the "
+                "trajectory's last state (length 0 at t = T), so V^h = -(1 - gamma^(ceil(d/n) - 1))/(1 - gamma). "
+                "Source: spec A §2.3's reading of ota-v/ota-v's sampler in a derivative; the official "
+                "repository could not be fetched here, so this is our reading of it. Also our reading: "
+                "a current-state goal runs its option to min(t + n, T) and takes g := s_o; a random "
+                "goal that the option happens to reach counts as success (o == g).")
+    return ("Deviation (`agent.option_rule: hiql_reward`, our earlier reading): OTA's options pay HIQL's "
+            "reward (r = 0 only when s_t is the goal) and random-goal options end at T + 1 (the "
+            "trajectory's final recorded state); ota-v's sampler gives r = 0, mask 0 when the option "
+            "reaches its goal and ends random-goal options at T. Its effect on the results has not "
+            "been measured in this run.")
+
+
 def size_deviation(p: OTAParams) -> str:
     """This run's sizes against OGBench's, from the params (never hard-coded)."""
     s = sizes(p)
@@ -64,23 +76,31 @@ def size_deviation(p: OTAParams) -> str:
             "`scale: paper` restores the published sizes.")
 
 
-DIAGNOSIS = """Our reading of the run committed in stop 10 (2026-12-03: `cpu` scale, 3 seeds, the
-tables above are that run); it was written for that run, so check it still applies to another:
+DIAGNOSIS = """Our reading of the run committed on 2026-12-07 (`cpu` scale, 3 seeds, the official option
+rule; the tables above are that run); it was written for that run, so check it still applies to another:
 
+- **The gates.** HIQL reaches 0.05 on medium, 0.05 on large and 0 on giant, far below the
+  registered gates (0.60 / 0.35 / 0.15; OGBench reports about 0.79 on medium). With 3 seeds the
+  gates are inconclusive and so is every claim; with 5 seeds of this regime they would fail and
+  every claim would be untestable. The verdicts therefore say nothing about the paper yet: this
+  `cpu` scale (3,000 steps of 128x2 MLPs on 200 episodes) is far from HIQL's working regime, and
+  the spec's sizes (256x2 + LayerNorm, 30-50k steps) cost 5-9 hours of this DAG on 2 cores
+  (benchmarks/ota_updates.py; issue 13).
 - **Giant maze, success.** No learned policy reaches a goal on the giant maze, while HIQL's own
   low level steered by the oracle's subgoals always does (`hiql_oracle`). The low level is
   therefore not the problem; the high level is, as the OTA paper argues. OTA's option-aware
-  value does help there - it is more order-consistent than HIQL's and its advantage signs are
-  right more often, increasingly so with larger n (tables above) - but a few thousand gradient
-  steps of a 128x2 MLP on 100 episodes do not make either value accurate over the giant maze's
-  500-1000-step horizons, so neither high level gets the agent to the goal. The paper trains
-  1M steps of 512x3 networks on five times the data.
-- **The gap and maze size.** On the medium maze OTA's gain over HIQL is large and clear (the
-  paper's effect); on the large maze it is small or nil (within the seeds' noise; it is zero in
-  one run and about +0.05 in another, on another CPU); on the giant one it is zero because both
-  fail. At our scale the gain therefore shrinks with maze size, the opposite of the paper's trend,
-  because the values of the larger mazes are under-trained at a fixed step budget. A `paper`-
-  scale run (GPU) is the test that could overturn this.
+  value is more order-consistent than HIQL's (0.72 for HIQL, 0.76 / 0.77 / 0.79 for n = 3 / 5 / 10)
+  and its advantage signs are right more often (0.68, then 0.71 / 0.73 / 0.78), but neither value
+  is accurate enough over the giant maze's 500-1000-step horizons to get the agent to the goal.
+- **The gap and maze size.** On the medium maze OTA (n = 5) beats HIQL by 0.32 (paired t interval
+  0.13 to 0.51, 3 seeds); on the large maze the gap is about nil (0.02, interval -0.06 to 0.09); on
+  the giant one it is zero because both fail. At our scale the gain shrinks with maze size, the
+  opposite of the paper's trend, because the larger mazes' values are under-trained at a fixed
+  step budget.
+- **The option rule.** This run differs from the stop-10 run only in OTA's option rule (HIQL, GCBC
+  and GCIVL gave the same numbers on every seed): OTA's medium success went from 0.38 to 0.37
+  (per seed 0.55 / 0.40 / 0.20 -> 0.40 / 0.35 / 0.35), large from 0.05 to 0.07: no visible effect at
+  3 seeds.
 """
 
 
@@ -100,6 +120,32 @@ def claims_table(success, diag):
     return pl.concat([table, gap], how="diagonal_relaxed").sort("maze", "method", "seed")
 
 
+def curve_pivot(st):
+    """One row per (maze, method), one column per checkpoint: "mean [95% t interval]" (n seeds)."""
+    import polars as pl
+
+    def cell(mean, lo, hi, n):
+        return "" if mean is None else (f"{mean:.2f} [{lo:.2f}, {hi:.2f}]" if lo is not None else f"{mean:.2f}") + f" (n={n})"
+
+    rank = {m: i for i, m in enumerate(MAZES)}
+    cells = st.with_columns(cell=pl.struct("mean", "ci_low", "ci_high", "n").map_elements(
+        lambda r: cell(r["mean"], r["ci_low"], r["ci_high"], r["n"]), return_dtype=pl.String))
+    wide = cells.pivot("step", index=["maze", "method"], values="cell", sort_columns=False)
+    wide = wide.rename({c: f"step {c}" for c in wide.columns if c not in ("maze", "method")})
+    wide = order(wide).with_columns(_m=pl.col("maze").replace_strict(rank, default=99))
+    return wide.sort("_m", maintain_order=True).drop("_m")
+
+
+def curve_text(p: OTAParams) -> str:
+    s = sizes(p)
+    return (f"Every actor is saved after {', '.join(map(str, common.actor_checkpoints(p)))} of its "
+            f"{s.train.actor_steps} gradient steps (low and high levels at the same step; the values are "
+            f"fully trained first) and evaluated on {s.eval.curve_episodes} episode{'s' if s.eval.curve_episodes > 1 else ''} per task and seed, "
+            f"started apart from the final evaluation's episodes. Each seed's point is its mean over the "
+            f"5 tasks; mean over seeds with the 95% t interval (figure `success_curves.png`, "
+            f"`curves/success_<maze>.csv`). The final evaluation above uses {s.eval.episodes} episodes per task and seed.")
+
+
 def order(df, col="method"):
     import polars as pl
 
@@ -108,7 +154,14 @@ def order(df, col="method"):
         [c for c in ("maze",) if c in df.columns] + ["_o"]).drop("_o")
 
 
-def figures(success_tbl, main, paths, training, folder: Path) -> list[str]:
+def curve_table(curve):
+    """Per (maze, method, step, seed): success over the curve's 5 tasks x episodes."""
+    import polars as pl
+
+    return curve.group_by("maze", "method", "step", "seed").agg(pl.col("success").mean())
+
+
+def figures(success_tbl, main, paths, training, curve, folder: Path) -> list[str]:
     import polars as pl
 
     from hrlzoo.pipeline.report import plot_curves, plot_intervals
@@ -133,6 +186,10 @@ def figures(success_tbl, main, paths, training, folder: Path) -> list[str]:
                     title=f"pointmaze-{maze}: values along the oracle path of each task (min-max scaled)",
                     xlabel="true steps to goal", ylabel="scaled V(s, g)")
         names.append(f"value_paths_{maze}.png")
+    plot_curves(curve, x="step", y="success", group="method", facet="maze", path=folder / "success_curves.png",
+                title="Success over the actors' training (checkpoints, cheap episode subset; 95% t interval over seeds)",
+                xlabel="actor gradient step", ylabel="success rate")
+    names.append("success_curves.png")
     plot_curves(training, x="step", y="value_loss", group="value", facet="maze",
                 path=folder / "value_loss.png", title="Value training loss (IVL, sum of twin heads)",
                 xlabel="gradient step", ylabel="loss")
@@ -175,6 +232,7 @@ def body(ctx: Stage) -> None:
                           for m in mazes], how="diagonal_relaxed")
 
     success, diag, paths, training = read("success"), read("diagnostics"), read("paths"), read("training")
+    curve = curve_table(read("curve"))
     table = claims_table(success, diag)
     claims = load_claims(CLAIMS)
     verdicts = evaluate(claims, table, seeds=p.seeds)
@@ -203,8 +261,12 @@ def body(ctx: Stage) -> None:
         (training.filter(pl.col("maze") == maze).group_by("value", "step").agg(pl.col("value_loss").mean())
          .pivot("value", index="step", values="value_loss", sort_columns=True).sort("step")
          .write_csv(curves / f"value_loss_{maze}.csv", float_precision=5))
+        (order(summarise(curve.filter(pl.col("maze") == maze), by=["method", "step"], metrics=["success"]))
+         .select("method", "step", "n", "mean", "ci_low", "ci_high").sort("method", "step")
+         .write_csv(curves / f"success_{maze}.csv", float_precision=4))
+    curve_summary = curve_pivot(summarise(curve, by=["maze", "method", "step"], metrics=["success"]))
     folder = ctx.out(OUT / "figures")
-    figs = figures(table.filter(pl.col("method") != "ota_minus_hiql"), main, paths, training, folder)
+    figs = figures(table.filter(pl.col("method") != "ota_minus_hiql"), main, paths, training, curve, folder)
     if sweep.height:
         nsweep_figure(sweep, folder / "nsweep_giant.png")
         figs.append("nsweep_giant.png")
@@ -235,6 +297,7 @@ def body(ctx: Stage) -> None:
          + summary_md(gap)),
         ("Value diagnostics", diag_text + "\n\n" + summary_md(diagnostics)),
         *claims_sections(claims, verdicts, DIAGNOSIS),
+        ("Success over training", curve_text(p) + "\n\n" + markdown_table(curve_summary)),
         ("Success per task (mean over seeds and episodes)", markdown_table(per_task)),
         ("Episode lengths", markdown_table(steps_tbl)),
         ("Abstraction factor n on the giant maze (factor 1 is HIQL)", summary_md(sweep) if sweep.height else ""),
@@ -243,7 +306,7 @@ def body(ctx: Stage) -> None:
          "from memory only and OTA's Table 1 values as unknown, so no number with a known source is "
          "available to stand beside ours; our datasets and sizes are also far smaller."),
         ("Deviations from the paper and the official code",
-         "\n".join(f"- {d}" for d in [*DEVIATIONS, size_deviation(p)])),
+         "\n".join(f"- {d}" for d in [option_rule_line(p), *DEVIATIONS, size_deviation(p)])),
         ("Reproduce", "```\nmake repro PAPER=ota             # or: dvc repro ota_report\n"
          "snakemake --cores 2 reports/ota/metrics.json\n```"),
     ]

@@ -5,7 +5,8 @@
     low    HIQL's value V^l(s, phi([s; g])); phi is the subgoal space of both hierarchies
     gcivl  GCIVL's flat value V(s, g)
     high   OTA's option-aware values V^h, one per abstraction factor n of params
-           (`abstraction_factors.<maze>`): options of up to n steps
+           (`abstraction_factors.<maze>`): options of up to n steps, targets by
+           `agent.option_rule` (official: ota-v's sampler; hiql_reward: our earlier reading)
 
 Writes data/ota/values/<maze>-<kind>/: <name>.pt per value (low.pt, gcivl.pt, high_n<k>.pt;
 online network, seeds stacked) and curve.parquet (value, step, seed, value_loss, v_mean).
@@ -37,9 +38,10 @@ def train_value(ctx: Stage, data, maze: str, name: str, n: int):
     target = copy.deepcopy(value).requires_grad_(False)
     gens, gs = common.rngs(p, "value"), common.value_goals(p)
     loss = ota.high_value_loss if n > 1 else hiql.value_loss  # the same IVL loss, on options when n > 1
+    rule = p.agent.option_rule if n > 1 else "hiql_reward"  # n = 1: HIQL's own batch
 
     def step():
-        b = common.batch(lambda g: value_batch(data, g, B, gs, cfg.discount, option_len=n), gens, ctx.device)
+        b = common.batch(lambda g: value_batch(data, g, B, gs, cfg.discount, option_len=n, rule=rule), gens, ctx.device)
         return loss(value, target, b, cfg)
 
     rows = common.train(ctx, f"{maze} {name} value", value, step, sizes(p).train.value_steps,

@@ -77,3 +77,18 @@ def batch_order(n: int, batch: int, steps: int, seed: int) -> list[np.ndarray]:
         perm = rng.permutation(n)
         out += [perm[i:i + batch] for i in range(0, n - batch + 1, batch)]
     return out[:steps]
+
+
+def mixed_batch_order(n: int, pool: np.ndarray, share: float, batch: int, steps: int, seed: int) -> list[np.ndarray]:
+    """`steps` batches of `batch` indices into range(n) that over-represent the frames of `pool`:
+    k = round(share * batch) of each batch (at most len(pool)) come from `pool`, as batch_order
+    draws them (epochs of a seeded permutation of the pool, cut into chunks of k), the rest from
+    all n frames (batch_order itself, which this is when k is 0 or the pool empty)."""
+    pool = np.asarray(pool, dtype=np.int64)
+    batch = min(batch, n)
+    k = min(int(round(share * batch)), len(pool))
+    if k == 0:
+        return batch_order(n, batch, steps, seed)
+    own = [pool[i] for i in batch_order(len(pool), k, steps, seed + 7919)]
+    rest = batch_order(n, batch - k, steps, seed) if batch > k else [np.zeros(0, np.int64)] * steps
+    return [np.concatenate([a, b]) for a, b in zip(own, rest)]

@@ -103,12 +103,13 @@ def handover_episodes(planners: dict, cfg, seeds, starts, frames: int):
 
 
 @torch.no_grad()
-def figure_samples(planner, frames: Frames, idx, sigma: torch.Tensor, group: int, seed: int, cfg) -> dict:
+def figure_samples(planner, frames: Frames, idx, sigma: torch.Tensor, group: int, seed: int, cfg,
+                   rho: float = 0.0) -> dict:
     """For frames idx: the planner's plan and `group` trajectories of its Gaussian, with the
     samples' collision flags (what the report draws over the rasters)."""
     b = frames.batch(idx)
     mu = planner(b["raster"], b["ego_state"], b["command"])["plan"]
-    tau = method.sample_trajectories(mu, sigma, group, torch.Generator().manual_seed(seed))
+    tau = method.sample_trajectories(mu, sigma, group, torch.Generator().manual_seed(seed), rho)
     out = method.trajectory_outcomes(tau.numpy(), frames.numpy(idx), cfg)
     mean = method.trajectory_outcomes(mu[:, None].numpy(), frames.numpy(idx), cfg)
     return {"plan": mu.numpy(), "samples": tau.numpy(), "sample_collision": out["collision"],

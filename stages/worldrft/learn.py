@@ -3,7 +3,7 @@ fine-tuning in plain PyTorch. The losses are in method.py, the networks in nets.
 
     wm, curve = pretrain_world_model(wm, train, p, seed, ...)
     planner, curve = imitate(planner, train, p, seed, anchor_ids, ...)
-    policy, curve = finetune(planner, train, p, weights, seed, ...)
+    policy, curve, signal = finetune(planner, train, p, weights, seed, ..., pool=interactive)
 
 Every curve is a list of {"step", metric: value, ...} rows (a logged row every `log_every`
 steps: the mean over those steps). Each loop draws its batches from `data.batch_order` with
@@ -22,7 +22,7 @@ import torch
 from hrlzoo.lm.sft import warmup_cosine
 from hrlzoo.pipeline.lightning import make_trainer
 from stages.worldrft import method
-from stages.worldrft.data import Frames, batch_order
+from stages.worldrft.data import Frames, batch_order, mixed_batch_order
 
 Guard = Callable[[str, float, int], float]
 
@@ -165,12 +165,54 @@ def imitate(planner, train: Frames, p, seed: int, steps: int, batch: int, log_ev
     return log.rows
 
 
+SIGNAL_KEYS = ("groups", "mixed_groups", "signal_groups", "samples", "col_adv_abs", "adv_abs")
+
+
+def _add_signal(total: dict, part: dict) -> None:
+    for k in SIGNAL_KEYS:
+        total[k] = total.get(k, 0) + part[k]
+
+
+def signal_rates(total: dict) -> dict:
+    """Shares from summed `method.collision_signal` counts: signal_share (groups with a
+    non-zero collision advantage), mixed_share (groups whose collision flag varies),
+    col_adv_share (sum |A_col| / sum |A|: the collision term's part of the advantage), and the
+    mean |A_col| per sample."""
+    g, n = max(total.get("groups", 0), 1), max(total.get("samples", 0), 1)
+    return {"signal_share": total.get("signal_groups", 0) / g, "mixed_share": total.get("mixed_groups", 0) / g,
+            "col_adv_share": total.get("col_adv_abs", 0.0) / max(total.get("adv_abs", 0.0), 1e-12),
+            "col_adv_mean": total.get("col_adv_abs", 0.0) / n}
+
+
+@torch.no_grad()
+def probe_signal(planner, frames: Frames, p, setting, weights, pool: np.ndarray, seed: int, steps: int,
+                 scenes: int) -> dict:
+    """The collision signal GRPO would see at its first step, without training: `steps`
+    batches drawn as `finetune` draws them under the sampling `setting` (a ProbeParams),
+    trajectories sampled around `planner`'s plans, scored with `weights`. Returns the summed
+    counts of method.collision_signal, with signal_rates and the samples' collision rate."""
+    sigma = method.sigma_schedule(p.sim.horizon, setting.sigma_lon, setting.sigma_lat)
+    gen = torch.Generator().manual_seed(seed)
+    total, hits = {}, 0.0
+    for idx in mixed_batch_order(len(frames), pool, setting.interactive_share, scenes, steps, seed):
+        b = frames.batch(idx)
+        mu = planner(b["raster"], b["ego_state"], b["command"])["plan"]
+        tau = method.sample_trajectories(mu, sigma, setting.group, gen, setting.noise_corr)
+        out = method.trajectory_outcomes(tau.numpy(), frames.numpy(idx), p.sim)
+        rew = method.reward(out, weights.l2, weights.collision, weights.progress)
+        _add_signal(total, method.collision_signal(out, rew, weights.collision))
+        hits += float(out["collision"].sum())
+    return {**total, **signal_rates(total), "sample_collision": hits / max(total.get("samples", 0), 1)}
+
+
 def finetune(planner, train: Frames, p, weights, seed: int, steps: int, scenes: int, log_every: int, guard: Guard,
-             tick=None) -> tuple[torch.nn.Module, list[dict]]:
+             pool: np.ndarray | None = None, tick=None) -> tuple[torch.nn.Module, list[dict], dict]:
     """GRPO fine-tuning of a copy of `planner` (method's RFT formulas), reward `weights`
     (a RewardWeights). The modules in `planner.rft_frozen` (the world model's encoder and
-    HPD's intention) are frozen; the imitation planner itself is the KL reference. Returns
-    (the fine-tuned planner, its curve)."""
+    HPD's intention) are frozen; the imitation planner itself is the KL reference. Batches
+    over-represent the frames of `pool` (rft.interactive_share of each batch; None: none).
+    Returns (the fine-tuned planner, its curve, the summed collision-signal counts of every
+    training group: method.collision_signal, with the collision weight of `weights`)."""
     r = p.rft
     ref = planner.eval().requires_grad_(False)
     policy = copy.deepcopy(planner)
@@ -182,24 +224,29 @@ def finetune(planner, train: Frames, p, weights, seed: int, steps: int, scenes: 
     sigma = method.sigma_schedule(p.sim.horizon, r.sigma_lon, r.sigma_lat)
     gen = torch.Generator().manual_seed(seed)
     log = Averager(log_every, tick)
-    for step, idx in enumerate(batch_order(len(train), scenes, steps, seed)):
+    pool = np.zeros(0, dtype=np.int64) if pool is None else pool
+    total: dict = {}
+    for step, idx in enumerate(mixed_batch_order(len(train), pool, r.interactive_share, scenes, steps, seed)):
         b = train.batch(idx)
         with torch.no_grad():
             feats = policy.encoder(b["raster"])  # frozen, and the same weights as the reference's
             mu_old = policy.heads(feats, b["ego_state"], b["command"])["plan"]
             mu_ref = ref.heads(feats, b["ego_state"], b["command"])["plan"]
-            tau = method.sample_trajectories(mu_old, sigma, r.group, gen)
-            old_logp = method.gaussian_logprob(tau, mu_old[:, None], sigma)
-            ref_logp = method.gaussian_logprob(tau, mu_ref[:, None], sigma)
+            tau = method.sample_trajectories(mu_old, sigma, r.group, gen, r.noise_corr)
+            old_logp = method.gaussian_logprob(tau, mu_old[:, None], sigma, r.noise_corr)
+            ref_logp = method.gaussian_logprob(tau, mu_ref[:, None], sigma, r.noise_corr)
         frames = train.numpy(idx)
         out = method.trajectory_outcomes(tau.numpy(), frames, p.sim)
-        rew = torch.from_numpy(method.reward(out, weights.l2, weights.collision, weights.progress)).float()
+        rew_np = method.reward(out, weights.l2, weights.collision, weights.progress)
+        rew = torch.from_numpy(rew_np).float()
         adv = method.advantages(rew)
+        sig = method.collision_signal(out, rew_np, weights.collision)
+        _add_signal(total, sig)
         mean_out = method.trajectory_outcomes(mu_old[:, None].numpy(), frames, p.sim)
         stats = {}
         for _ in range(r.epochs):
             mu = policy.heads(feats, b["ego_state"], b["command"])["plan"]
-            logp = method.gaussian_logprob(tau, mu[:, None], sigma)
+            logp = method.gaussian_logprob(tau, mu[:, None], sigma, r.noise_corr)
             loss, st = method.grpo_loss(logp, old_logp, ref_logp, adv, r.clip_eps, r.kl_coef)
             guard("GRPO loss", loss.item(), step)
             opt.zero_grad(set_to_none=True)
@@ -208,8 +255,11 @@ def finetune(planner, train: Frames, p, weights, seed: int, steps: int, scenes: 
                 torch.nn.utils.clip_grad_norm_(params, r.grad_clip)
             opt.step()
             stats = st
+        rates = signal_rates(sig)
         log.add(step, {"reward": rew.mean().item(), "sample_collision": out["collision"].mean(),
                        "sample_l2": out["l2"].mean(), "plan_collision": mean_out["collision"].mean(),
-                       "plan_l2": mean_out["l2"].mean(), "plan_ep": mean_out["ep"].mean(), "loss": loss.item(), **stats})
+                       "plan_l2": mean_out["l2"].mean(), "plan_ep": mean_out["ep"].mean(), "loss": loss.item(),
+                       "signal_share": rates["signal_share"], "mixed_share": rates["mixed_share"],
+                       "col_adv_share": rates["col_adv_share"], **stats})
     log.flush(steps)
-    return policy.eval().requires_grad_(False), log.rows
+    return policy.eval().requires_grad_(False), log.rows, total

@@ -155,15 +155,35 @@ def sigma_schedule(horizon: int, lon=(0.3, 1.5), lat=(0.1, 0.3)) -> torch.Tensor
     return torch.stack([lon[0] + (lon[1] - lon[0]) * w, lat[0] + (lat[1] - lat[0]) * w], -1)
 
 
-def gaussian_logprob(tau: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """log N(tau; mu, diag sigma^2) summed over waypoints and coordinates: (..., T, 2) -> (...)."""
-    z = (tau - mu) / sigma
-    return (-0.5 * z ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)).expand_as(z).sum((-2, -1))
+def gaussian_logprob(tau: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor, rho: float = 0.0) -> torch.Tensor:
+    """log N(tau; mu, Sigma) summed over waypoints and coordinates: (..., T, 2) -> (...).
+
+    Sigma is block-diagonal over the two coordinates d = x, y; within one coordinate
+    Sigma_d[i, j] = sigma_i,d sigma_j,d rho^|i - j| (AR(1) correlation between waypoints; rho = 0:
+    the diagonal Gaussian). With x_t = (tau_t - mu_t) / sigma_t the whitened noise is
+    e_1 = x_1, e_t = (x_t - rho x_(t-1)) / sqrt(1 - rho^2), and
+    log p = sum_t,d [-e^2 / 2 - log sigma_t,d - log(2 pi) / 2] - (T - 1) * 2 * log sqrt(1 - rho^2)."""
+    z = ((tau - mu) / sigma).expand(torch.broadcast_shapes(tau.shape, mu.shape))
+    logdet = torch.log(sigma).expand_as(z).sum((-2, -1))
+    if rho:
+        c = math.sqrt(1.0 - rho * rho)
+        z = torch.cat([z[..., :1, :], (z[..., 1:, :] - rho * z[..., :-1, :]) / c], -2)
+        logdet = logdet + (z.shape[-2] - 1) * z.shape[-1] * math.log(c)
+    return (-0.5 * z ** 2 - 0.5 * math.log(2 * math.pi)).sum((-2, -1)) - logdet
 
 
-def sample_trajectories(mu: torch.Tensor, sigma: torch.Tensor, group: int, generator: torch.Generator) -> torch.Tensor:
-    """G samples of each scene's Gaussian: mu (B, T, 2) -> (B, G, T, 2)."""
+def sample_trajectories(mu: torch.Tensor, sigma: torch.Tensor, group: int, generator: torch.Generator,
+                        rho: float = 0.0) -> torch.Tensor:
+    """G samples of each scene's Gaussian (gaussian_logprob's Sigma): mu (B, T, 2) -> (B, G, T, 2).
+    The AR(1) noise x_1 = e_1, x_t = rho x_(t-1) + sqrt(1 - rho^2) e_t has unit variance at
+    every waypoint, so sigma keeps its meaning (the std of each waypoint) for any rho."""
     eps = torch.randn((mu.shape[0], group, *mu.shape[1:]), generator=generator, dtype=mu.dtype)
+    if rho:
+        c = math.sqrt(1.0 - rho * rho)
+        xs = [eps[..., 0, :]]
+        for t in range(1, eps.shape[-2]):
+            xs.append(rho * xs[-1] + c * eps[..., t, :])
+        eps = torch.stack(xs, -2)
     return mu[:, None] + sigma * eps.to(mu.device)
 
 
@@ -184,6 +204,54 @@ def trajectory_outcomes(tau: np.ndarray, frames: dict, cfg: SimConfig) -> dict:
 def reward(outcomes: dict, l2: float, collision: float, progress: float) -> np.ndarray:
     """R = -l2 * mean L2 - collision * 1[collides] + progress * EP, per sample (B, G)."""
     return -l2 * outcomes["l2"] - collision * outcomes["collision"].astype(np.float64) + progress * outcomes["ep"]
+
+
+def collision_signal(outcomes: dict, rewards: np.ndarray, collision_weight: float, eps: float = 1e-6) -> dict:
+    """How much of GRPO's advantage comes from the collision term, over B groups of G samples.
+
+    The group-normalised advantage is linear in the reward's terms, so with
+    R_i = -w_l2 L2_i - w_col c_i + w_prog EP_i it splits exactly into one part per term; the
+    collision part of sample i is A_col,i = -w_col (c_i - mean_j c_j) / (std_j R_j + eps)
+    (the std of the whole reward, as `advantages` divides by). It is non-zero in a group exactly
+    when w_col > 0 and the group holds both colliding and collision-free samples ("mixed").
+    Returns sums, so that steps add up: groups, mixed_groups (the collision flag varies),
+    signal_groups (non-zero collision advantage), samples, col_adv_abs = sum |A_col,i|,
+    adv_abs = sum |A_i|."""
+    col = np.asarray(outcomes["collision"], dtype=np.float64)
+    r = np.asarray(rewards, dtype=np.float64)
+    std = r.std(1, ddof=1, keepdims=True) + eps  # torch.std's unbiased std, as group_advantages
+    mixed = col.min(1) != col.max(1)
+    a_col = -collision_weight * (col - col.mean(1, keepdims=True)) / std
+    a = (r - r.mean(1, keepdims=True)) / std
+    return {"groups": int(len(col)), "mixed_groups": int(mixed.sum()),
+            "signal_groups": int((mixed & (collision_weight > 0)).sum()), "samples": int(col.size),
+            "col_adv_abs": float(np.abs(a_col).sum()), "adv_abs": float(np.abs(a).sum())}
+
+
+def interactive_frames(frames: dict, cfg: SimConfig, margin: float, chunk: int = 2048) -> np.ndarray:
+    """(F,) bool: frames where the ego must interact with another agent within the horizon.
+
+    A frame is interactive when the ego's box, grown by `margin` metres on every side, overlaps
+    a logged agent's (or the closure's) box at the same future step, with the ego placed either
+    on the expert's logged future or on the constant-velocity path of its current speed (what
+    happens if it does not react). A property of the logged data alone, the same for every
+    planner; `frames` needs expert_future, agents_future, agents_valid, ego_size, ego_state."""
+    from hrlzoo.envs.driving.evaluate import plan_boxes
+    from hrlzoo.envs.driving.geometry import boxes_overlap
+
+    n = len(frames["ego_size"])
+    out = np.zeros(n, dtype=bool)
+    steps = cfg.dt * np.arange(1, cfg.horizon + 1)
+    for a in range(0, n, chunk):
+        sl = slice(a, a + chunk)
+        size = np.asarray(frames["ego_size"][sl], dtype=np.float64) + 2.0 * margin
+        speed = np.asarray(frames["ego_state"][sl, 0], dtype=np.float64)
+        cv = np.stack([speed[:, None] * steps, np.zeros((len(speed), len(steps)))], -1)
+        agents, valid = frames["agents_future"][sl], frames["agents_valid"][sl]
+        for path in (frames["expert_future"][sl, :, :2], cv):
+            boxes = plan_boxes(path, size)
+            out[sl] |= (boxes_overlap(boxes[:, :, None, :], agents) & valid).any((1, 2))
+    return out
 
 
 def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor, adv: torch.Tensor,

@@ -47,6 +47,8 @@ class TrainSizes:
     il_batch: int = knob(64, ge=2, help="frames per imitation step")
     rft_steps: int = knob(150, ge=1, help="GRPO steps of each fine-tuning run")
     rft_scenes: int = knob(64, ge=1, help="scenes (frames) per GRPO step")
+    probe_steps: int = knob(20, ge=0, help="batches (of rft_scenes frames) on which the collision signal of "
+                            "each `rft.probe` setting is measured on the imitation planner before GRPO")
     log_every: int = knob(25, ge=1, help="steps between logged losses (curves)")
 
 
@@ -121,6 +123,22 @@ class RewardWeights:
 
 
 @dataclass
+class ProbeParams:
+    """A sampling setting whose collision signal is measured without training (rft.probe)."""
+
+    group: int = knob(16, ge=2, help="G")
+    sigma_lon: list[float] = knob(factory=lambda: [0.3, 1.5], gt=0, help="std along the heading, first and last waypoint")
+    sigma_lat: list[float] = knob(factory=lambda: [0.1, 0.3], gt=0, help="std across, first and last waypoint")
+    noise_corr: float = knob(0.0, ge=0, lt=1, help="rho between consecutive waypoints")
+    interactive_share: float = knob(0.0, ge=0, le=1, help="share of each batch drawn from the interactive frames")
+
+    def validate(self) -> str | None:
+        if len(self.sigma_lon) != 2 or len(self.sigma_lat) != 2:
+            return "sigma_lon, sigma_lat: expected [first, last]"
+        return None
+
+
+@dataclass
 class RFTParams:
     """GRPO fine-tuning of hpd_lir around its own output (trajectory Gaussianisation)."""
 
@@ -128,20 +146,35 @@ class RFTParams:
     sigma_lon: list[float] = knob(factory=lambda: [0.3, 1.5], gt=0, help="std (m) of the Gaussian along the ego's "
                                   "heading (x) at the first and the last waypoint; linear in between")
     sigma_lat: list[float] = knob(factory=lambda: [0.1, 0.3], gt=0, help="std (m) across (y), first and last waypoint")
+    noise_corr: float = knob(0.0, ge=0, lt=1, help="rho: correlation of the Gaussian's noise between consecutive "
+                             "waypoints, Sigma[i, j] = sigma_i sigma_j rho^|i-j| per coordinate (0: independent; "
+                             "near 1: a sample shifts the whole plan smoothly, as braking or speeding up does)")
+    interactive_share: float = knob(0.0, ge=0, le=1, help="share of each GRPO batch drawn from the interactive "
+                                    "training frames (method.interactive_frames); the rest uniformly from all")
+    interactive_margin: float = knob(1.0, ge=0, help="m: a frame is interactive when the ego box grown by this "
+                                     "much on the expert's or the constant-velocity path meets an agent's box")
     lr: float = knob(1e-4, gt=0, help="AdamW learning rate of the planner heads (the encoder is frozen)")
     clip_eps: float = knob(0.2, gt=0, lt=1, help="PPO clip range of the ratio (GRPO: 0.2)")
     kl_coef: float = knob(0.04, ge=0, help="beta of the k3 KL to the imitation policy (GRPO: 0.04)")
     epochs: int = knob(2, ge=1, help="optimizer steps on each batch of sampled trajectories")
     grad_clip: float = knob(1.0, ge=0, help="max gradient norm (0: off)")
-    rewards: dict[str, RewardWeights] = knob(factory=dict, help="RFT method -> reward weights "
+    rewards: dict[str, RewardWeights] = knob(factory=dict, keys=RFT_METHODS, all_keys=True, help="RFT method -> reward weights "
                                              "(worldrft: collision-aware; rft_l2: L2 only)")
+    probe: dict[str, ProbeParams] = knob(factory=dict, help="name -> sampling setting whose collision signal the "
+                                         "train stage measures on the imitation planner before GRPO, beside the "
+                                         "declared one ('declared'; e.g. the settings of an earlier run)")
 
     def validate(self) -> str | None:
         if len(self.sigma_lon) != 2 or len(self.sigma_lat) != 2:
             return "sigma_lon, sigma_lat: expected [first, last]"
-        if set(self.rewards) != set(RFT_METHODS):
-            return f"rewards: expected exactly {', '.join(RFT_METHODS)}"
+        if "declared" in self.probe:
+            return "probe: 'declared' is the name of the declared setting itself (rename the entry)"
         return None
+
+    def sampling(self) -> ProbeParams:
+        """The declared sampling setting, as a probe entry."""
+        return ProbeParams(group=self.group, sigma_lon=list(self.sigma_lon), sigma_lat=list(self.sigma_lat),
+                           noise_corr=self.noise_corr, interactive_share=self.interactive_share)
 
 
 @dataclass
@@ -152,13 +185,8 @@ class WorldRFTParams(Common):
     world_model: WorldModelParams = knob(factory=WorldModelParams, help="world-model pretraining")
     planner: PlannerParams = knob(factory=PlannerParams, help="planner imitation")
     rft: RFTParams = knob(factory=RFTParams, help="GRPO fine-tuning")
-    sizes: dict[str, ScaleSizes] = knob(factory=dict, help="scale -> stage -> sizes")
+    sizes: dict[str, ScaleSizes] = knob(factory=dict, keys=SCALES, all_keys=True, help="scale -> stage -> sizes")
 
-    def validate(self) -> str | None:
-        for scale in SCALES:
-            if scale not in self.sizes:
-                return f"sizes.{scale}: missing (every paper declares smoke, cpu and paper sizes)"
-        return None
 
 
 def sizes(p: WorldRFTParams) -> ScaleSizes:

@@ -104,12 +104,28 @@ def body(ctx: Stage) -> None:
                                                 ctx.guard, anchor_ids if kind == "hpd_lir" else None, tick=bar.update))
         planners[name] = net.eval()
 
-    # 3. GRPO from the full imitation planner
+    # 3. GRPO from the full imitation planner. First the collision signal it will get: the
+    # interactive frames (rft.interactive_margin), and each sampling setting's share of groups
+    # with a non-zero collision advantage on the imitation planner (no training)
+    pool = np.flatnonzero(method.interactive_frames(train.a, cfg, p.rft.interactive_margin))
+    diag["interactive_train_share"] = len(pool) / len(train)
+    probes = {"declared": p.rft.sampling(), **p.rft.probe}
+    diag["signal_probe"] = {name: learn.probe_signal(planners["hpd_lir"], train, p, setting, p.rft.rewards["worldrft"],
+                                                     pool, 1000 * seed + 20, s.probe_steps, s.rft_scenes)
+                            for name, setting in probes.items()} if s.probe_steps else {}
+    for name, pr in diag["signal_probe"].items():
+        ctx.log(f"collision signal before RFT ({name}): {100 * pr['signal_share']:.1f}% of groups, "
+                f"{100 * pr['col_adv_share']:.1f}% of |advantage|")
+    diag["rft_signal"] = {}
     for i, name in enumerate(RFT_METHODS):
-        policy, rows = learn.finetune(planners["hpd_lir"], train, p, p.rft.rewards[name], 1000 * seed + 10 + i,
-                                      s.rft_steps, s.rft_scenes, s.log_every, ctx.guard, tick=bar.update)
+        policy, rows, signal = learn.finetune(planners["hpd_lir"], train, p, p.rft.rewards[name], 1000 * seed + 10 + i,
+                                              s.rft_steps, s.rft_scenes, s.log_every, ctx.guard, pool=pool,
+                                              tick=bar.update)
         record("rft", name, rows)
         planners[name] = policy
+        diag["rft_signal"][name] = {**signal, **learn.signal_rates(signal)}
+        ctx.log(f"{name}: collision advantage non-zero in {100 * diag['rft_signal'][name]['signal_share']:.1f}% of "
+                f"its {signal['groups']} training groups")
     bar.close()
 
     # 4. evaluation
@@ -122,8 +138,16 @@ def body(ctx: Stage) -> None:
         ol.append(pl.DataFrame({"method": m, "frame": np.arange(len(test)), "scenario": test["scenario"].astype(np.int64),
                                 "expert_collides": test["future_collision"], **per}))
         ctx.log(f"open loop {m}: " + ", ".join(f"{k} {v:.3f}" for k, v in ev.open_loop_summary(per).items()))
-    diag["val_l2_avg"] = {m: ev.open_loop_summary(ev.open_loop(ev.plan_frames(planners[m], val, e.batch), val, cfg))["l2_avg"]
-                          for m in METHODS}
+    val_interactive = method.interactive_frames(val.a, cfg, p.rft.interactive_margin)
+    diag["val"] = {}
+    for m in METHODS:
+        per = ev.open_loop(ev.plan_frames(planners[m], val, e.batch), val, cfg)
+        col = (per["col_1s"].astype(float) + per["col_2s"] + per["col_3s"]) / 3
+        diag["val"][m] = {**{k: v for k, v in ev.open_loop_summary(per).items() if k in ("l2_avg", "col_avg")},
+                          "col_avg_interactive": 100 * float(col[val_interactive].mean()) if val_interactive.any() else None,
+                          "col_avg_other": 100 * float(col[~val_interactive].mean()) if (~val_interactive).any() else None}
+    diag["val_l2_avg"] = {m: diag["val"][m]["l2_avg"] for m in METHODS}
+    diag["interactive_val_share"] = float(val_interactive.mean())
     first = split_seeds(p, "test")[0]
     callables = {"expert": None, "constant_velocity": constant_velocity_planner(cfg.dt, T),
                  **{m: ev.as_planner(planners[m]) for m in METHODS}}
@@ -204,7 +228,7 @@ def figure_data(planners, plans, test, p: WorldRFTParams, seed: int, count: int)
     for m in plans:
         out[f"plan_{m}"] = np.asarray(plans[m])[idx]
     for m in ("hpd_lir", "worldrft"):
-        f = ev.figure_samples(planners[m], test, idx, sigma, p.rft.group, seed, p.sim)
+        f = ev.figure_samples(planners[m], test, idx, sigma, p.rft.group, seed, p.sim, p.rft.noise_corr)
         out[f"samples_{m}"] = f["samples"]
         out[f"sample_collision_{m}"] = f["sample_collision"]
     return out

@@ -94,7 +94,7 @@ class SimConfig:
     speed_max: float = knob(28.0, gt=0, help="fastest desired speed of traffic and ego (m/s)")
     route_prob: float = knob(0.3, ge=0, le=1, help="chance a scene's route asks for another lane at some time")
     mix: dict[str, float] = knob(factory=lambda: {"cruise": 0.25, "cut_in": 0.35, "stalled": 0.2, "closure": 0.2},
-                                 ge=0, help="scenario type -> sampling weight")
+                                 ge=0, keys=SCENARIOS, help="scenario type -> sampling weight")
     lateral_margin: float = knob(0.3, ge=0, help="a vehicle reacts to another once their sides are this close "
                                  "laterally (m): late reaction to a cut-in is what makes some expert collisions")
     expert_reaction: float = knob(0.5, ge=0, help="the expert judges who is in its lane from positions this "
@@ -109,9 +109,6 @@ class SimConfig:
     raster: RasterConfig = knob(factory=RasterConfig, help="bird's-eye observation")
 
     def validate(self) -> str | None:
-        unknown = set(self.mix) - set(SCENARIOS)
-        if unknown:
-            return f"mix: unknown scenario {sorted(unknown)[0]!r} (expected some of {', '.join(SCENARIOS)})"
         if sum(self.mix.values()) <= 0:
             return "mix: expected a positive total weight"
         if self.traffic_max < self.traffic_min or self.traffic_max > self.vehicles - 2:
