@@ -224,3 +224,35 @@ def test_generator_is_deterministic_and_protocols_hold():
             for p in np.unique(perf)]
     other = np.abs(x[meta["label"] == 0][:4] - x[meta["label"] == 1][:4]).mean()
     assert np.mean(same) < other
+
+
+def test_linear_evaluation_learns_features_with_a_large_offset_and_tiny_spread():
+    """The pilot's failure mode: pooled ST-GCN features whose across-sample spread is ~1e-4 of
+    their norm. The official SGD head (lr 3) on the raw features stays at chance within a short
+    budget; on standardised features (learners.standardise) it separates the classes."""
+    from types import SimpleNamespace
+
+    from hrlzoo.pipeline.lightning import make_trainer
+    from stages.hiclr.common import generators
+    from stages.hiclr.learners import make_linear, standardise
+
+    g = torch.Generator().manual_seed(0)
+    classes, n, h = 4, 512, 8
+    y = torch.arange(n) % classes
+    centres = torch.randn(classes, h, generator=g)
+    f = 1.0 + 1e-4 * (centres[y] + 0.3 * torch.randn(n, h, generator=g))   # offset 1, spread 1e-4
+    f = f.unsqueeze(0).expand(2, -1, -1).contiguous()                         # two members
+    fs, = standardise(f)
+    assert torch.allclose(fs.mean(1), torch.zeros(2, h), atol=1e-4)
+    assert torch.allclose(fs.std(1), torch.ones(2, h), atol=1e-3)
+    opt = SimpleNamespace(lr=3.0, momentum=0.9, nesterov=False, weight_decay=0.0, steps=[0.8], warmup=0.0, batch=128)
+
+    def top1(feats):
+        m = make_linear(feats, y, classes, opt, 10, generators([0, 1], "head"), generators([0, 1], "init"),
+                        lambda *a: None)
+        make_trainer("cpu", max_epochs=10, progress=False).fit(m)
+        with torch.no_grad():
+            return (m.head(feats).argmax(-1) == y).float().mean(1)
+
+    assert (top1(f) < 0.4).all()          # raw: about chance (0.25)
+    assert (top1(fs) > 0.9).all()         # standardised: the classes separate

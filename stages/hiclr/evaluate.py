@@ -6,7 +6,8 @@ three-stream ensemble.
 For each run of the split (params `runs`): the frozen query encoder (projector dropped, as the
 linear-eval config's `ignore_weights: [encoder_q.fc, encoder_k, queue]`, eval mode) encodes the
 clean train and test sequences of the run's stream (no augmentation: shear and crop are off in
-linear_eval_*.yaml), a linear classifier per seed is trained on the train features with
+linear_eval_*.yaml), a linear classifier per seed is trained on the train features (standardised by the train part's
+mean and std per dimension: learners.standardise) with
 Lightning, and top-1 is measured on the test part at the last epoch; a weighted kNN classifier
 on the same features gives knn_top1. A method with all three streams on the split also gets the
 ensemble: the test logits of joint, motion and bone, weighted by `eval.ensemble_weights`
@@ -48,7 +49,7 @@ def body(ctx: Stage) -> None:
     from hrlzoo.pipeline.lightning import make_trainer
     from hrlzoo.pipeline.npz import save_npz
     from stages.hiclr.common import encode
-    from stages.hiclr.learners import knn_predict, make_linear
+    from stages.hiclr.learners import knn_predict, make_linear, standardise
 
     p: HiCLRParams = ctx.params
     split = ctx.args.split
@@ -67,11 +68,12 @@ def body(ctx: Stage) -> None:
         x, y = load_split(split, "train", stream)
         xt, yt = load_split(split, "test", stream)
         f, ft = encode(enc, x), encode(enc, xt)
-        module = make_linear(f, y, classes, p.linear, s.linear_epochs, generators(p.seeds, "head"),
+        fs, fts = standardise(f, ft)                                         # train-part statistics
+        module = make_linear(fs, y, classes, p.linear, s.linear_epochs, generators(p.seeds, "head"),
                              generators(p.seeds, "init"), ctx.guard)
         make_trainer(ctx.device, max_epochs=s.linear_epochs, progress=False).fit(module)
         with torch.no_grad():
-            lt = module.head.cpu()(ft)                                          # [M, N, classes]
+            lt = module.head.cpu()(fts)                                         # [M, N, classes]
         top1 = ((lt.argmax(-1) == yt).float().mean(1) * 100).tolist()
         knn = ((knn_predict(f, y, ft, classes, p.eval.knn_k, p.eval.knn_temperature) == yt).float().mean(1)
                * 100).tolist()
