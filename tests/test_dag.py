@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from conftest import ROOT, run
-from hrlzoo.pipeline.dag import StageSpec, dvc_edges, dvc_stages
+from hrlzoo.pipeline.dag import CHECK_MARKER, StageSpec, dvc_edges, dvc_stages
 
 
 def snakemake_dag(root: Path, *flags: str) -> tuple[set[str], set[tuple[str, str]]]:
@@ -25,6 +25,15 @@ def test_snakemake_dag_equals_dvc_dag():
     assert nodes == dvc_nodes
     assert edges == dvc
     assert len(edges) > 10  # HERON alone has more than ten edges
+
+
+def test_every_stage_waits_for_the_params_check():
+    """A stage without the marker may run before `params_check` (DVC orders independent
+    stages as it likes): a bad params file would then fail inside it, not at the check."""
+    specs = dvc_stages(ROOT)
+    check = [s.name for s in specs if s.outs == [CHECK_MARKER]]
+    assert check == ["params_check"]
+    assert [s.name for s in specs if s.name != "params_check" and CHECK_MARKER not in s.deps] == []
 
 
 def test_slurm_profile_plans_the_whole_dag():
