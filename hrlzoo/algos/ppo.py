@@ -86,7 +86,7 @@ class PPOConfig:
     hidden: Sequence[int] = (64, 64)
     """Hidden layers of the policy and of the (separate) value network (SB3 net_arch pi = vf)."""
     activation: str = "tanh"
-    """tanh | relu (SB3 activation_fn)."""
+    """tanh | relu | elu (SB3 activation_fn; elu: rsl_rl's actor-critic)."""
     ortho_init: bool = True
     """Orthogonal init, gains sqrt(2) / 0.01 (policy head) / 1 (value head); else torch's default."""
     log_std_init: float = 0.0
