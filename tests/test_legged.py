@@ -202,3 +202,31 @@ def test_dvc_foreach_matches_methods():
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     methods = yaml.safe_load((ROOT / "params/legged.yaml").read_text())["methods"]
     assert dvc["legged_train"]["foreach"] == methods
+
+
+def test_a_perfect_tracker_of_the_skill_commands_cannot_tilt(params, bank):
+    """Parameterised skills have no roll or lateral command: even tracking the planner's
+    (v_x, yaw rate, height) commands exactly, the body passes plain tunnels but no slanted slot."""
+    from stages.legged import common
+    from stages.legged.tunnels import KINDS
+
+    b, _ = bank
+    M = len(b["kind"])
+    env = common.make_env(params, b, "pms", M, tunnels=np.arange(M), autoreset=False, terminate_at_goal=True)
+    env.reset(seed=0)
+    body = env.body
+    live = torch.ones(M, dtype=torch.bool)
+    succ = torch.zeros(M, dtype=torch.bool)
+    for _ in range(int(env.limit.max())):
+        cmd = env.pms_command()
+        a = torch.zeros(M, 6)
+        a[:, 0] = cmd[:, 0] / (body.v_max * body.speed_scale(env.h))
+        a[:, 2] = cmd[:, 1] / body.yaw_rate_max
+        a[:, 3] = (cmd[:, 2] - env.h) / (body.h_rate_max * body.dt)
+        a[:, 4] = -env.roll / (body.tilt_rate_max * body.dt)
+        _, _, te, tr, _ = env.step(a.clamp(-1, 1))
+        succ |= env.last_success & live
+        live &= ~(te | tr)
+    kind = torch.as_tensor(b["kind"])
+    assert float(succ[kind == KINDS.index("plain")].float().mean()) >= 0.5
+    assert not bool(succ[kind == KINDS.index("tilt")].any())

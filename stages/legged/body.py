@@ -258,8 +258,13 @@ class CrawlerEnv(BatchedEnv):
         wx, wy, _, _, n = self.targets()
         bx, by = self.to_body(wx - self.x, wy - self.y)
         err = torch.atan2(by, bx)
-        prev = self.wp[self.tunnel, (self.wp_idx - 1).clamp(min=0)]
-        h_cmd = torch.minimum(self.wp[self.tunnel, self.wp_idx][:, 2], prev[:, 2])  # stay low until past the pose change
+        # height: the lowest the planner planned within reach of the body (half its length + switch_dist),
+        # and at the current waypoint: crouch before a beam, stay low until the body is past it
+        w = self.wp[self.tunnel]                                             # [N, K, 4]
+        k = torch.arange(w.shape[1], device=self.device)
+        near = torch.hypot(w[..., 0] - self.x[:, None], w[..., 1] - self.y[:, None]) < self.body.length / 2 + self.switch_dist
+        use = (near & (k < self.n_wp[self.tunnel][:, None])) | (k == self.wp_idx[:, None])
+        h_cmd = torch.where(use, w[..., 2], torch.full_like(w[..., 2], float("inf"))).amin(1)
         vx = 0.8 * self.body.v_max * self.body.speed_scale(h_cmd) * torch.cos(err).clamp(min=0.0)
         wz = (2.0 * err).clamp(-0.8 * self.body.yaw_rate_max, 0.8 * self.body.yaw_rate_max)
         return torch.stack([vx, wz, h_cmd], 1)

@@ -142,7 +142,7 @@ class LeggedParams(Common):
     planner: PlannerParams = knob(factory=PlannerParams, help="the high level")
     switch_dist: float = knob(0.25, gt=0, help="[CODE] switch_dist: a waypoint is reached this close (m)")
     goal_radius: float = knob(0.3, gt=0, help="[CODE] success: this close to the far goal (m; lin_reaching_criterion)")
-    steps_per_m: float = knob(40.0, gt=0, help="[OURS] episode length: steps per metre of goal distance")
+    steps_per_m: float = knob(80.0, gt=0, help="[OURS] episode length: steps per metre of goal distance")
     exploration_start: float = knob(0.0104, ge=0, le=1, help="[CODE] e2e decay starts at exploration_steps = 2,500 "
                                     "of 240,000 steps per env (10,000 x 24): as a share of training")
     exploration_end: float = knob(0.531, ge=0, le=1, help="[CODE] ... and reaches 0 after exploration_steps / dt "

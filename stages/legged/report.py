@@ -46,7 +46,7 @@ DEVIATIONS = [
     "change; the low level switches at switch_dist 0.25 m. We plan once from the start (no replanning every "
     "plan_interval).",
     "Parameterised skills (official strategy pms, 'not tested' in one README): the planner's waypoints become "
-    "(v_x, yaw-rate, height) commands (head for the waypoint, stay low until past a pose change); the tracker is PPO "
+    "(v_x, yaw-rate, height) commands (head for the waypoint; height: the lowest the planner planned within half a body length + switch_dist); the tracker is PPO "
     "rewarded for tracking them with a level body and no lateral speed (our reading of 'track velocity + body pose').",
     "PPO: hrlzoo.algos.ppo with the official clip, value clipping, entropy, epochs, minibatches, 24 steps per env, "
     "gamma, lambda, grad norm and ELU; fixed lr 5e-4 instead of 1e-3 with the adaptive KL schedule (hrlzoo's PPO has "
