@@ -77,6 +77,9 @@ class PPOConfig:
     """Surrogate clipping epsilon (SB3 clip_range)."""
     clip_range_vf: float | None = None
     """Clip the value update around the old values (SB3 clip_range_vf); None: no clipping."""
+    pessimistic_vf: bool = False
+    """With clip_range_vf: the max of the clipped and unclipped squared errors (rsl_rl's
+    use_clipped_value_loss, CleanRL's clip_vloss) instead of SB3's clipped error alone."""
     ent_coef: float = 0.0
     """Entropy bonus coefficient."""
     vf_coef: float = 0.5
@@ -321,7 +324,8 @@ class PPO(nn.Module):
                 if cfg.norm_adv and adv.shape[1] > 1:  # SB3 skips a minibatch of one
                     adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)
                 pg = clipped_surrogate(ratio, adv, cfg.clip_coef).mean(1)                     # [S]
-                vl = value_loss(new_v, take(ro["values"], idx), take(ro["returns"], idx), cfg.clip_range_vf).mean(1)
+                vl = value_loss(new_v, take(ro["values"], idx), take(ro["returns"], idx), cfg.clip_range_vf,
+                                cfg.pessimistic_vf).mean(1)
                 en = ent.mean(1)
                 loss = (pg + cfg.vf_coef * vl - cfg.ent_coef * en).sum()
                 opt.zero_grad(set_to_none=True)

@@ -48,8 +48,9 @@ DEVIATIONS = [
     "Parameterised skills (official strategy pms, 'not tested' in one README): the planner's waypoints become "
     "(v_x, yaw-rate, height) commands (head for the waypoint; height: the lowest the planner planned within half a body length + switch_dist); the tracker is PPO "
     "rewarded for tracking them with a level body and no lateral speed (our reading of 'track velocity + body pose').",
-    "PPO: hrlzoo.algos.ppo with the official clip, value clipping, entropy, epochs, minibatches, 24 steps per env, "
-    "gamma, lambda, grad norm and ELU; fixed lr 5e-4 instead of 1e-3 with the adaptive KL schedule (hrlzoo's PPO has "
+    "PPO: hrlzoo.algos.ppo with the official clip, clipped value loss (the max of clipped and unclipped errors, "
+    "rsl_rl's), entropy, epochs, minibatches, 24 steps per env, gamma, lambda, grad norm and ELU; advantages "
+    "normalised per minibatch (rsl_rl: once per rollout); fixed lr 5e-4 instead of 1e-3 with the adaptive KL schedule (hrlzoo's PPO has "
     "none); MLP 256-256 instead of 512-256-128; no adaptation module (no privileged observations here).",
     "Tunnels (our reading of tunnel_fn.py's floor/ceiling fields): four kinds named by the skill they need (plain, "
     "crouch, side, tilt); every tunnel also has climbable floor blocks. Every method trains on the training tunnels "

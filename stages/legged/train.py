@@ -11,7 +11,8 @@ run it through every test tunnel.
 - pms: parameterised skills: the policy tracks the v_x, yaw-rate and height commands the planner's
   waypoints give (body.CrawlerEnv.pms_command); it has no roll or lateral command.
 
-PPO is hrlzoo.algos.ppo (the official PPO_Args where hrlzoo's PPO has them, params.py). Every
+PPO is hrlzoo.algos.ppo (the official PPO_Args where hrlzoo's PPO has them, params.py; the
+clipped value loss as rsl_rl's: the max of the clipped and unclipped errors). Every
 method trains on the training tunnels the planner solved and is tested, deterministic (the
 Gaussian's mean), on every test tunnel, episodes ending at the goal or the time limit.
 Writes data/legged/runs/<method>/: curve.parquet (seed, iteration, step, success and return of
@@ -38,7 +39,8 @@ def ppo_config(p: LeggedParams):
     return PPOConfig(num_envs=s.num_envs, num_steps=q.num_steps, total_timesteps=s.total_steps,
                      learning_rate=q.learning_rate, gamma=q.gamma, gae_lambda=q.gae_lambda,
                      minibatch_size=max(1, s.num_envs * q.num_steps // q.minibatches), update_epochs=q.update_epochs,
-                     clip_coef=q.clip_coef, clip_range_vf=q.clip_range_vf, ent_coef=q.ent_coef, vf_coef=q.vf_coef,
+                     clip_coef=q.clip_coef, clip_range_vf=q.clip_range_vf, pessimistic_vf=True,
+                     ent_coef=q.ent_coef, vf_coef=q.vf_coef,
                      max_grad_norm=q.max_grad_norm, hidden=tuple(q.hidden), activation=q.activation,
                      log_std_init=q.log_std_init, normalize_obs=q.normalize_obs)
 
