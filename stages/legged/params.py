@@ -90,7 +90,8 @@ class RewardParams:
 class PlannerParams:
     xy_step: float = knob(0.05, gt=0, help="[OURS] lattice step in x and y (m)")
     heights: list[float] = knob(factory=lambda: [0.125, 0.18, 0.28], gt=0, min_items=1, help="[OURS] lattice body heights (m)")
-    rolls: list[float] = knob(factory=lambda: [-0.55, 0.0, 0.55], min_items=1, help="[OURS] lattice rolls (rad)")
+    rolls: list[float] = knob(factory=lambda: [-0.55, 0.0, 0.55], ge=-1.0, le=1.0, min_items=1,
+                              help="[OURS] lattice rolls (rad)")
     margin: float = knob(0.01, ge=0, help="[OURS] box inflation in length and width (m): the clearance")
     margin_h: float = knob(0.005, ge=0, help="[OURS] box inflation on top (m)")
     pose_cost: float = knob(0.1, ge=0, help="[OURS] cost (s) of one pose change on the lattice")
@@ -116,7 +117,7 @@ class PPOParams:
     hidden: list[int] = knob(factory=lambda: [256, 256], ge=1, min_items=1,
                              help="[OURS] MLP widths (official [512, 256, 128]; spec B §7.4: 256-256)")
     activation: str = knob("elu", choices=("elu", "tanh", "relu"), help="[CODE] elu")
-    log_std_init: float = knob(0.0, help="[CODE] init_noise_std 1.0")
+    log_std_init: float = knob(0.0, ge=-5.0, le=2.0, help="[CODE] init_noise_std 1.0")
     normalize_obs: bool = knob(True, help="[OURS] running observation normalisation (official: fixed obs_scales)")
 
 
