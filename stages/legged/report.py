@@ -144,6 +144,11 @@ def render(p: LeggedParams, folder: Path) -> str:
     fig, axes = new_figure(len(picks), 1, size=(10.0, 2.0 * len(picks)))
     for row, m_idx in enumerate(picks):
         ax = axes[row][0]
+        f, c = bank["floor"][m_idx], bank["ceil"][m_idx]
+        clear = np.where(c < f, np.inf, c - f).min(1)  # the lowest free clearance across the tunnel at each x
+        xs = -geo.pad + (np.arange(f.shape[0]) + 0.5) * geo.res
+        ok = np.isfinite(clear)
+        ax.plot(xs[ok], clear[ok], color="gray", lw=1.0, label="lowest clearance across the tunnel")
         for m, z in trajs.items():
             L = int(z["lengths"][m_idx]) + 1
             pose = z["poses"][m_idx][:L]
@@ -152,6 +157,7 @@ def render(p: LeggedParams, folder: Path) -> str:
         ax.set_xlim(0, float(bank["goal_x"][m_idx]) + 0.5)
         ax.set_title(f"test tunnel {m_idx}: {KINDS[int(bank['kind'][m_idx])]}: body height (solid) and roll "
                      "(dotted, rad x 0.2) along the tunnel", fontsize=9)
+        ax.set_ylim(-0.15, geo.ceiling + 0.02)
         ax.grid(alpha=0.3)
         if row == 0:
             ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -168,14 +174,20 @@ def figures(p, summary, curve, folder: Path) -> list[str]:
     folder.mkdir(parents=True)
     out = []
     s = summary.filter(pl.col("method").is_in(list(p.methods)))
-    plot_intervals(s.filter((pl.col("distance") == "all") & pl.col("kind").is_in(list(p.kinds))), x="kind",
-                   group="method", metric="success", path=folder / "success_by_difficulty.png",
-                   title="Test success by difficulty (kind of tunnel), all distances", ylabel="success",
-                   order=list(p.kinds), ylim=(-0.05, 1.05))
-    plot_intervals(s.filter((pl.col("kind") == "all") & (pl.col("distance") != "all")), x="distance",
-                   group="method", metric="success", path=folder / "success_by_distance.png",
-                   title="Test success by goal distance (m), all kinds", ylabel="success",
-                   order=[str(int(d)) for d in p.distances], ylim=(-0.05, 1.05))
+
+    def in_order(df, col, values):  # plot_intervals puts x values in the order they come
+        rank = {v: i for i, v in enumerate(values)}
+        return df.with_columns(_r=pl.col(col).replace_strict(rank, default=len(rank))).sort("_r").drop("_r")
+
+    plot_intervals(in_order(s.filter((pl.col("distance") == "all") & pl.col("kind").is_in(list(p.kinds))), "kind",
+                            list(p.kinds)), x="kind", group="method", metric="success",
+                   path=folder / "success_by_difficulty.png", title="Test success by difficulty, all distances",
+                   ylabel="success", order=list(p.methods), ylim=(-0.05, 1.05))
+    dists = [str(int(d)) for d in p.distances]
+    plot_intervals(in_order(s.filter((pl.col("kind") == "all") & (pl.col("distance") != "all")), "distance", dists),
+                   x="distance", group="method", metric="success", path=folder / "success_by_distance.png",
+                   title="Test success by goal distance (m), all kinds", ylabel="success", order=list(p.methods),
+                   ylim=(-0.05, 1.05))
     out += ["success_by_difficulty.png", "success_by_distance.png"]
     c = curve.filter(pl.col("success").is_not_null())
     if c.height:
