@@ -53,6 +53,16 @@ def test_value_clipping_as_sb3():
     assert value_loss(new, old, ret, 0.5, pessimistic=True).tolist() == [2.25, 9.0]
 
 
+
+def test_pessimistic_value_clipping_reaches_the_update():
+    """PPOConfig.pessimistic_vf (rsl_rl's clipped value loss) reaches the update: the losses differ."""
+    def run(**kw):
+        cfg = _tiny(clip_range_vf=0.01, **kw)
+        env = TorchPendulum(num_envs=cfg.num_envs)
+        return train(cfg, env, seeds=[0]).updates[-1]["v_loss"]
+
+    assert run(pessimistic_vf=True) != run(pessimistic_vf=False)
+
 def test_running_mean_std_matches_numpy():
     rng = np.random.default_rng(0)
     rms = RunningMeanStd(2, (3,))

@@ -77,6 +77,9 @@ class PPOConfig:
     """Surrogate clipping epsilon (SB3 clip_range)."""
     clip_range_vf: float | None = None
     """Clip the value update around the old values (SB3 clip_range_vf); None: no clipping."""
+    pessimistic_vf: bool = False
+    """With clip_range_vf: the max of the clipped and unclipped squared errors (rsl_rl's
+    use_clipped_value_loss, CleanRL's clip_vloss) instead of SB3's clipped error alone."""
     ent_coef: float = 0.0
     """Entropy bonus coefficient."""
     vf_coef: float = 0.5
@@ -86,7 +89,7 @@ class PPOConfig:
     hidden: Sequence[int] = (64, 64)
     """Hidden layers of the policy and of the (separate) value network (SB3 net_arch pi = vf)."""
     activation: str = "tanh"
-    """tanh | relu (SB3 activation_fn)."""
+    """tanh | relu | elu (SB3 activation_fn; elu: rsl_rl's actor-critic)."""
     ortho_init: bool = True
     """Orthogonal init, gains sqrt(2) / 0.01 (policy head) / 1 (value head); else torch's default."""
     log_std_init: float = 0.0
@@ -321,7 +324,8 @@ class PPO(nn.Module):
                 if cfg.norm_adv and adv.shape[1] > 1:  # SB3 skips a minibatch of one
                     adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)
                 pg = clipped_surrogate(ratio, adv, cfg.clip_coef).mean(1)                     # [S]
-                vl = value_loss(new_v, take(ro["values"], idx), take(ro["returns"], idx), cfg.clip_range_vf).mean(1)
+                vl = value_loss(new_v, take(ro["values"], idx), take(ro["returns"], idx), cfg.clip_range_vf,
+                                cfg.pessimistic_vf).mean(1)
                 en = ent.mean(1)
                 loss = (pg + cfg.vf_coef * vl - cfg.ent_coef * en).sum()
                 opt.zero_grad(set_to_none=True)

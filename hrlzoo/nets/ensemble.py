@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 
-ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh}
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}  # elu: rsl_rl / walk-these-ways actor-critics
 INITS = ("xavier", "torch", "orthogonal")
 
 
@@ -68,7 +68,7 @@ class EnsembleMLP(nn.Module):
     """M independent MLPs: hidden layers Dense -> activation (-> LayerNorm); the last layer is
     linear unless `activate_final`. `final_scale` scales the last layer's initial weights
     (OGBench's actors use 1e-2; with `init="orthogonal"` it is the last layer's gain, CleanRL's
-    0.01 for a policy head and 1.0 for a value head). `activation`: gelu | relu | tanh.
+    0.01 for a policy head and 1.0 for a value head). `activation`: gelu | relu | tanh | elu.
     `init`: xavier (OGBench, from the global RNG) | torch | orthogonal (see the module doc);
     `generators`: None (the global RNG) or G generators, G dividing M, member m drawing from
     generators[m // (M // G)] (so the twin heads of one seed share that seed's generator)."""
