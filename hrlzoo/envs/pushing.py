@@ -276,6 +276,28 @@ def wrap(a):
     return (a + np.pi) % (2 * np.pi) - np.pi
 
 
+def nearest_env_points(env_points: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+    """The n static-geometry points nearest x, relative to x, in angular order [n, 2] (metres)."""
+    ep = env_points - x
+    near = np.argpartition(np.einsum("kd,kd->k", ep, ep), n - 1)[:n]
+    e = ep[near]
+    return e[np.argsort(np.arctan2(e[:, 1], e[:, 0]))]
+
+
+def distance_to_parts(parts: list[np.ndarray], pose: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Distance of world points [n, 2] to the object (union of convex parts) at pose (x, y, theta); 0 inside."""
+    local = (pts - pose[:2]) @ _rot(pose[2])   # world -> object frame (R^T applied on the right)
+    best = np.full(len(pts), np.inf)
+    for p in parts:
+        e0, e1 = p, np.roll(p, -1, 0)
+        d = e1 - e0
+        t = np.clip(np.einsum("nkd,kd->nk", local[:, None] - e0[None], d) / np.einsum("kd,kd->k", d, d), 0, 1)
+        proj = e0[None] + t[..., None] * d[None]
+        dist = np.linalg.norm(local[:, None] - proj, axis=2).min(1)
+        best = np.minimum(best, np.where(_poly_contains(p, local), 0.0, dist))
+    return best
+
+
 # ---------------------------------------------------------------------------- one pymunk world
 
 class World:
@@ -449,10 +471,7 @@ class PushEnv(BatchedEnv):
         obj_cloud = np.einsum("nij,nkj->nki", rot, clouds) / cs
         env_cloud = np.empty((self.num_envs, cfg.n_env_points, 2))
         for i, w in enumerate(self.worlds):
-            ep = w.lay.env_points - x[i]
-            near = np.argpartition(np.einsum("kd,kd->k", ep, ep), cfg.n_env_points - 1)[:cfg.n_env_points]
-            e = ep[near]
-            env_cloud[i] = e[np.argsort(np.arctan2(e[:, 1], e[:, 0]))] / cs
+            env_cloud[i] = nearest_env_points(w.lay.env_points, x[i], cfg.n_env_points) / cs
         rel = goal[:, :2] - x
         dth = wrap(goal[:, 2] - th)
         phys = np.array([[w.lay.mass / cfg.mass_max, w.mu_at(st[i, 0], st[i, 1]), w.lay.hand_mu]
