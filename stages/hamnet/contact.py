@@ -120,7 +120,7 @@ def _module(p: HAMNetParams, S: int, gens):
             loss = (l_h + l_e).sum()                               # CORN: loss_c_h + loss_c_e, per member
             self.guard("contact loss", float(loss.detach()), self.global_step)
             if self.global_step % 50 == 0:
-                self.curve.append({"step": self.global_step, "loss_hand": float(l_h.mean()), "loss_env": float(l_e.mean())})
+                self.curve.append({"step": self.global_step, "loss_hand": float(l_h.mean().detach()), "loss_env": float(l_e.mean().detach())})
             return loss
 
         def configure_optimizers(self):
@@ -155,7 +155,7 @@ def body(ctx: Stage) -> None:
     model.eval()
     metrics = {"samples": n, "steps": sz.pretrain_steps, "seeds": list(p.seeds)}
     for split in ("train", "heldout_shape"):
-        test = make_data(cfg, split, p.pretrain.test_samples, p.pretrain_seed + 10_000_000 + 1_000_000 * (split != "train"),
+        test = make_data(cfg, split, sz.pretrain_test, p.pretrain_seed + 10_000_000 + 1_000_000 * (split != "train"),
                          p.pretrain)
         with torch.no_grad():
             t = lambda k: torch.as_tensor(test[k]).unsqueeze(0).expand(S, *test[k].shape)

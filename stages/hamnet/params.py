@@ -79,7 +79,6 @@ class PretrainParams:
     near_hand: float = knob(0.5, ge=0, le=1, help="share of samples with the hand placed at the object's surface")
     near_wall: float = knob(0.5, ge=0, le=1, help="share of samples with the object placed next to static geometry")
     contact_eps: float = knob(0.005, gt=0, help="a point is in contact within this distance (m)")
-    test_samples: int = knob(2000, ge=10, help="held-out samples per split for the AUROC")
 
 
 @dataclass
@@ -94,7 +93,7 @@ class PolicyParams:
     heads: int = knob(4, ge=1, help="cross-attention heads (HAMNet num_head 4)")
     proj: list[int] = knob(factory=lambda: [64], ge=1, min_items=1, help="projection after cross-attention (HAMNet dim_local_proj 256, 128)")
     gate_init: float = knob(0.008, ge=0, help="gate head weights U(+-gate_init), zero bias (HAMNet init_std 0.008)")
-    log_std_init: float = knob(-0.4, help="initial log std of the Gaussian policy (HAMNet subnet log_std_init -0.4)")
+    log_std_init: float = knob(-0.4, ge=-5, le=2, help="initial log std of the Gaussian policy (HAMNet subnet log_std_init -0.4)")
 
 
 @dataclass
@@ -121,6 +120,7 @@ class ScaleSizes:
     pretrain_samples: int = knob(20000, ge=10, help="contact-pretraining samples")
     pretrain_steps: int = knob(2000, ge=1, help="contact-pretraining gradient steps")
     pretrain_batch: int = knob(128, ge=2, help="samples per pretraining step")
+    pretrain_test: int = knob(2000, ge=10, help="fresh scenes per split on which the contact AUROC is measured")
     eval_episodes: int = knob(64, ge=1, help="evaluation episodes per seed and split")
     curve_points: int = knob(10, ge=2, help="training-curve points (rollouts are averaged between them)")
     frames: int = knob(3, ge=0, help="evaluation episodes per split drawn as PNG frames (seed 0)")
