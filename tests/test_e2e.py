@@ -340,6 +340,10 @@ def test_param_change_reruns_only_downstream_and_metrics_diff_shows_it(dvc_repo)
     assert changed, status
     prefs = ("heron_train_prefs@", "heron_traffic_prefs@")  # the stages with a reward model
     assert all(s.startswith(prefs) for s in changed), changed
+    # make repro's plan agrees: params_check re-runs, but what it guards is judged on its own
+    plan = run(f"{BIN}/python -m hrlzoo.pipeline.repro --dry heron_report", cwd=repo).stdout
+    planned = set(re.findall(r"^  (\S+)\s+\S+\s+(?:smoke|cpu|paper|any)$", plan, flags=re.M))
+    assert planned == {"params_check", "heron_report"} | changed, plan
     out = run("dvc repro", cwd=repo).stdout
     ran = set(re.findall(r"Running stage '([^']+)'", out))
     assert {s for s in ran if s.startswith(("heron_train", "heron_traffic"))} == changed

@@ -49,6 +49,8 @@ def test_value_clipping_as_sb3():
     new, old, ret = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 1.0]), torch.tensor([3.0, 3.0])
     assert value_loss(new, old, ret, None).tolist() == [1.0, 9.0]
     assert value_loss(new, old, ret, 0.5).tolist() == [2.25, 6.25]  # V_old + clip(V - V_old, +-0.5)
+    # CleanRL / TRL: the larger of the clipped and unclipped errors
+    assert value_loss(new, old, ret, 0.5, pessimistic=True).tolist() == [2.25, 9.0]
 
 
 def test_running_mean_std_matches_numpy():

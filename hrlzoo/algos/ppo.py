@@ -172,13 +172,17 @@ def clipped_surrogate(ratio: torch.Tensor, adv: torch.Tensor, clip_coef: float) 
 
 
 def value_loss(new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
-               clip_range_vf: float | None) -> torch.Tensor:
-    """Squared error per sample; with `clip_range_vf`, SB3's clipped value prediction
-    V_old + clip(V - V_old, -c, c) (SB3 takes the clipped prediction alone; CleanRL's
-    clip_vloss takes the max of the clipped and unclipped errors)."""
-    if clip_range_vf is not None:
-        new_values = old_values + (new_values - old_values).clamp(-clip_range_vf, clip_range_vf)
-    return (returns - new_values) ** 2
+               clip_range_vf: float | None, pessimistic: bool = False) -> torch.Tensor:
+    """Squared error per sample; with `clip_range_vf`, the clipped value prediction
+    V_clip = V_old + clip(V - V_old, -c, c). SB3 takes the error of V_clip alone (default);
+    `pessimistic` takes max((V - R)^2, (V_clip - R)^2), as CleanRL's clip_vloss and TRL's
+    PPOTrainer do."""
+    if clip_range_vf is None:
+        return (returns - new_values) ** 2
+    clipped = old_values + (new_values - old_values).clamp(-clip_range_vf, clip_range_vf)
+    if pessimistic:
+        return torch.maximum((returns - new_values) ** 2, (returns - clipped) ** 2)
+    return (returns - clipped) ** 2
 
 
 class RunningMeanStd:

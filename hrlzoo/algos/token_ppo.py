@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from hrlzoo.algos.grpo import aggregate, clipped_token_loss, microbatches
+from hrlzoo.algos.ppo import value_loss
 from hrlzoo.pipeline.stage import NonFiniteError
 
 
@@ -166,8 +167,7 @@ class TokenPPO:
                     lp, v = logprobs_and_values(self.model, self.head, mb)
                     a, R, v0, lp0 = adv[r_idx][:, :n], ret[r_idx][:, :n], old_v[r_idx][:, :n], old_lp[r_idx][:, :n]
                     pg, clipped = clipped_token_loss(lp, lp0, a, eps_low=cfg.clip, eps_high=cfg.clip)
-                    v_clip = v0 + (v - v0).clamp(-cfg.value_clip, cfg.value_clip)
-                    vf = 0.5 * torch.maximum((v - R) ** 2, (v_clip - R) ** 2)
+                    vf = 0.5 * value_loss(v, v0, R, cfg.value_clip, pessimistic=True)
                     w = mb.mask.float() / n_tok  # token-mean over the minibatch, split exactly
                     pg_l, vf_l = (pg * w).sum(), (vf * w).sum()
                     loss = pg_l + cfg.vf_coef * vf_l

@@ -90,14 +90,17 @@ def plan(root: Path, targets: list[str], specs: dict, single: list[str] = ()) ->
         names = {st: address(st, root) for st in chosen}
         position = {name: i for i, name in enumerate(specs)}  # dvc.yaml's order where the DAG allows
         order = list(nx.lexicographical_topological_sort(sub.reverse(), key=lambda st: position[names[st]]))
-        stale: set = set()
+        stale: set = set()  # stages to run
+        passing: set = set()  # ... whose outputs cannot change (their downstream is judged on its own)
         for st in order:
-            if any(d in stale for d in sub.successors(st)):
+            if any(d in stale and d not in passing for d in sub.successors(st)):
                 stale.add(st)
             elif st.changed():
                 if _restore(repo, st):  # the cache has its outputs: no need to rebuild
                     continue
                 stale.add(st)
+                if names[st] in CONSTANT_OUTPUT:
+                    passing.add(st)
         recorded = timings.load(root)
         jobs = []
         for st in order:
@@ -106,9 +109,16 @@ def plan(root: Path, targets: list[str], specs: dict, single: list[str] = ()) ->
             spec = specs[names[st]]
             scale = next((v["scale"] for v in spec.param_values.values() if "scale" in v), timings.ANY)
             jobs.append(Job(name=spec.name, cmd=spec.cmd, threads=spec.threads, priority=spec.priority,
-                            scale=scale, upstream={names[d] for d in sub.successors(st) if d in stale},
+                            scale=scale, upstream={names[d] for d in sub.successors(st) if d in stale and d not in passing},
                             expected=timings.expected(spec.cmd, scale, recorded)))
     return jobs, len(chosen)
+
+
+# Stages whose outputs are the same bytes whenever they succeed: params_check writes a constant
+# marker once every params file is valid (and main() has validated them before planning). A
+# change to a params file re-runs params_check but must not, through it, re-run every stage:
+# each downstream stage is judged by its own dependencies and params, as `dvc repro` does.
+CONSTANT_OUTPUT = {"params_check"}
 
 
 def _restore(repo, stage) -> bool:
