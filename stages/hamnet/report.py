@@ -132,10 +132,13 @@ def draw_frames(frames: list, folder: Path, tag: str, per_episode: int = 5) -> l
     return names
 
 
-def usage_figure(usage: dict, path: Path, modules: int) -> None:
-    """Mean module probabilities per geometry (rows) for the actor's first weight and the critic's first weight."""
+def usage_figure(usage: dict, path: Path, modules: int, seed: int) -> None:
+    """Mean module probabilities per geometry (rows) for the actor's and the critic's first weight, of one
+    seed (module indices mean nothing across seeds)."""
     from hrlzoo.pipeline.report import new_figure, save_figure
 
+    sel = usage["seed"] == seed
+    usage = {k: v[sel] for k, v in usage.items()}
     geos = sorted(np.unique(usage["geometry"]).tolist())
     P = usage["probs"].shape[1]
     fig, axes = new_figure(1, 2, size=(4.5, 3.2))
@@ -147,8 +150,8 @@ def usage_figure(usage: dict, path: Path, modules: int) -> None:
         ax.set_xlabel("module")
         ax.set_title(name, fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.suptitle("HAMNet module usage: mean softmax over the M modules per environment geometry\n"
-                 "(all seeds' evaluation episodes, all splits)", fontsize=9)
+    fig.suptitle(f"HAMNet module usage, seed {seed}: mean softmax over the M modules per environment geometry\n"
+                 "(its evaluation episodes, all splits)", fontsize=9)
     save_figure(fig, path)
 
 
@@ -186,7 +189,7 @@ def body(ctx: Stage) -> None:
                    order=list(SPLITS))
     figs = ["train_success.png", "success_by_split.png"]
     if usage is not None and len(usage["probs"]):
-        usage_figure(usage, figs_dir / "module_usage.png", p.policy.modules)
+        usage_figure(usage, figs_dir / "module_usage.png", p.policy.modules, p.seeds[0])
         figs.append("module_usage.png")
     for m in ("hamnet", "monolithic"):
         if (RUN_ROOT / m / "frames.pt").exists():
