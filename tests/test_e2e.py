@@ -255,7 +255,8 @@ def test_readme_experiments_on_a_fresh_clone_run_only_their_paper(tmp_path):
         ran.append(set(re.findall(r"Running stage '([^']+)'", out)))
     assert ran[0] and all(s.startswith("heron_") or s == "params_check" for s in ran[0]), ran[0]
     assert ran[1] and {s for s in ran[1] if s != "params_check"} <= (
-        {s.name for s in dvc_stages(repo) if s.name.startswith("heron_train_prefs@")} | {"heron_report"}), ran[1]
+        {s.name for s in dvc_stages(repo) if s.name.startswith(("heron_train_prefs@", "heron_traffic_prefs@"))}
+        | {"heron_report"}), ran[1]  # the stages with a reward model: classic and traffic
     show = run("dvc exp show --md --drop '.*' --keep 'Experiment'", cwd=repo).stdout
     assert "[smoke]" in show and "[smoke-relabel]" in show, show
 

@@ -46,7 +46,8 @@ def smoke_run(tmp_path_factory):
 
 def test_rl_stage_is_deterministic(smoke_run):
     _, first, again = smoke_run
-    assert sorted(first) == ["eval.parquet", "seed0.pt", "seed1.pt", "seed2.pt", "train.parquet"]
+    seeds = [f"seed{k}.pt" for k in range(5)]  # params/hbpo.yaml: seeds [0, 1, 2, 3, 4]
+    assert sorted(first) == ["eval.parquet", *seeds, "train.parquet"]
     for name in first:
         assert first[name] == again[name], name
 
@@ -61,7 +62,7 @@ def test_stage_outputs(smoke_run):
     assert set(gate["levels"]) == {"1", "2", "3", "4"}
     ev = pl.read_parquet(tmp / "data/hbpo/rl/base/eval.parquet")
     assert sorted(ev["mode"].unique()) == ["b16", "b32", "b64", "b80", "natural"]   # forced_budget_methods: base
-    assert sorted(ev["seed"].unique()) == [0, 1, 2] and sorted(ev["level"].unique()) == [1, 2, 3, 4]
+    assert sorted(ev["seed"].unique()) == [0, 1, 2, 3, 4] and sorted(ev["level"].unique()) == [1, 2, 3, 4]
     assert not (tmp / "data/hbpo/rl/base/train.parquet").exists()
     ev = pl.read_parquet(tmp / "data/hbpo/rl/cosine/eval.parquet")
     assert ev["mode"].unique().to_list() == ["natural"]

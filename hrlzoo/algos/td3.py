@@ -116,7 +116,9 @@ class TD3:
         `torch.Generator().manual_seed(s)`, drawn in the order actor, actor target, critics,
         critic targets (the targets are then overwritten by copies), as the single-seed TD3
         drew them from the global RNG after `torch.manual_seed(s)`. The target-smoothing
-        noise comes from a private generator seeded with the first seed."""
+        noise comes from one private generator per seed, seeded with that seed (so seed s's
+        noise, like its weights and minibatches, does not depend on the seeds beside it; for
+        S = 1 the draws are those of the former single generator)."""
         seeds = [int(seed)] if np.isscalar(seed) else [int(s) for s in seed]
         self.seeds, self.S = seeds, len(seeds)
         self.device = torch.device(device)
@@ -138,7 +140,7 @@ class TD3:
         # fused Adam: the same update rule in one kernel (about 20% faster for these small nets)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr, fused=True)
         self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=lr, fused=True)
-        self.noise_gen = torch.Generator(device=self.device).manual_seed(seeds[0])
+        self.noise_gens = [torch.Generator(device=self.device).manual_seed(s) for s in seeds]
         self.num_updates = 0
 
     # ------------------------------------------------------------------ acting
@@ -171,7 +173,8 @@ class TD3:
         with torch.no_grad():
             next_action = self.actor_target(next_obs)
             if self.target_noise > 0:
-                eps = torch.randn(next_action.shape, generator=self.noise_gen, device=self.device)
+                eps = torch.stack([torch.randn(next_action.shape[1:], generator=g, device=self.device)
+                                   for g in self.noise_gens]).reshape(next_action.shape)
                 eps = (eps * self.target_noise).clamp(-self.noise_clip, self.noise_clip)
                 next_action = next_action + eps * self.actor_target.action_scale
                 next_action = torch.max(torch.min(next_action, self.actor_target.action_high),

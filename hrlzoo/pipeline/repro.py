@@ -9,7 +9,9 @@ committed metrics.json, and HERON's alone must not rebuild the others).
 
 1. Every params file is checked (`hrlzoo.pipeline.check`): a bad one exits 2 before anything.
 2. DVC decides what is out of date (`stage.changed()`: commands, dependencies, params and
-   outputs against dvc.lock, as `dvc status` does), plus everything downstream of that; outputs
+   outputs against dvc.lock, as `dvc status` does), plus everything downstream of that (but not
+   below params_check, whose marker output never changes: a params edit re-runs it and leaves each
+   stage below to be judged by its own deps and params, as `dvc repro` does); outputs
    that DVC's cache holds are checked out rather than rebuilt. Leftover `.name.partial` files of
    killed runs are removed.
 3. The plan: each stage to run with the wall time of its last recorded run at its scale
@@ -76,7 +78,7 @@ def plan(root: Path, targets: list[str], specs: dict, single: list[str] = ()) ->
     import networkx as nx
     from dvc.repo import Repo
 
-    from hrlzoo.pipeline.dag import address
+    from hrlzoo.pipeline.dag import CHECK_MARKER, address
 
     with Repo(str(root)) as repo, repo.lock:
         graph = repo.index.graph  # edges: stage -> a stage it depends on
@@ -99,7 +101,11 @@ def plan(root: Path, targets: list[str], specs: dict, single: list[str] = ()) ->
                 if _restore(repo, st):  # the cache has its outputs: no need to rebuild
                     continue
                 stale.add(st)
-                if names[st] in CONSTANT_OUTPUT:
+                if list(specs[names[st]].outs) == [CHECK_MARKER]:
+                    # params_check writes the same marker bytes whenever every params file is
+                    # valid (main() has checked them before planning): a params edit re-runs it
+                    # but must not, through it, re-run every stage; each stage below is judged
+                    # by its own deps and params, as `dvc repro` judges it
                     passing.add(st)
         recorded = timings.load(root)
         jobs = []
@@ -112,13 +118,6 @@ def plan(root: Path, targets: list[str], specs: dict, single: list[str] = ()) ->
                             scale=scale, upstream={names[d] for d in sub.successors(st) if d in stale and d not in passing},
                             expected=timings.expected(spec.cmd, scale, recorded)))
     return jobs, len(chosen)
-
-
-# Stages whose outputs are the same bytes whenever they succeed: params_check writes a constant
-# marker once every params file is valid (and main() has validated them before planning). A
-# change to a params file re-runs params_check but must not, through it, re-run every stage:
-# each downstream stage is judged by its own dependencies and params, as `dvc repro` does.
-CONSTANT_OUTPUT = {"params_check"}
 
 
 def _restore(repo, stage) -> bool:

@@ -28,7 +28,7 @@ class MethodParams:
     sft: bool = knob(True, help="rescued solutions, rewritten into the direct template, enter lambda * L_SFT")
     rescued_to_group: bool = knob(False, help="rescued solutions replace wrong samples of their direct group "
                                   "(spec_B 6.3's open choice; makes an all-zero group a mixed one)")
-    sft_lambda: float = knob(-1.0, help="this method's lambda (the weight of L_SFT; an arm of the lambda sweep); "
+    sft_lambda: float = knob(-1.0, ge=-1, help="this method's lambda (the weight of L_SFT; an arm of the lambda sweep); "
                              "-1 = the shared rl.sft_lambda")
 
     @property

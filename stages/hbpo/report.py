@@ -304,37 +304,38 @@ def body(ctx: Stage) -> None:
     ctx.log(" | ".join(f"{v.id}: {v.verdict}" for v in verdicts))
 
 
-DIAGNOSIS = """**Our reading of the run committed in stop 10** (2026-12-03: `cpu` scale, 3 RL seeds, 20 RL steps x 16
-queries x 16 rollouts per seed; the tables above are that run), so check it still applies to another run.
+DIAGNOSIS = """**Our reading of the run committed on 2026-12-07** (issue 14's lengths: `cpu` scale, 5 RL seeds,
+100 RL steps x 8 queries x 16 rollouts per seed; the tables above are that run), so check it still
+applies to another run.
 
-- *The base was worth compressing*: it over-thinks on every level (about 78% verbose answers, 37 tokens
-  on level 1 where the standard trace needs 17) and is competent on the easy levels (85/72/54/36% natural
-  accuracy at k = 1/2/4/6).
-- *HBPO did not compress within this budget*: natural-mode tokens fell by about 2%, far from 40%, and
-  forced budget tokens change nothing (b16 and b80 both give about 53 tokens; the gate
-  `budget_token_has_effect` has its interval at 0.98-1.02 against the required 0.7: with 5 seeds it
-  would fail and make the budget claims untestable; with 3 it is inconclusive, and so are they).
-  At the same time HBPO and the single budget lost accuracy on levels 3-4 (base 54/36% -> HBPO 37/20%, single 35/22%), while classic
-  0/1 GRPO and the cosine reward kept the base's accuracy. So the budget reward, not RL as such, is what
-  hurt here: with the subgroup's A^intra = mu_i - f2(b_i) <= 0 added to every token, and most rollouts of
-  a 0.4-0.5-accurate policy failing, the hierarchical advantage is mostly negative on long (hard-level)
-  answers; our pilots also showed every RL run losing hard-level accuracy at higher learning rates, which
-  we attribute to the base's unreliable re-check lines (34% exact copies) being reinforced inside
-  rewarded answers.
-- *Natural mode bypasses the budgets*: after HBPO (and single) the model never starts a natural-mode
-  answer with a budget token (base: 25% of the time, see the self-budget table). The budget token is
-  trained as the first response token with the response's advantage, and that advantage is on average
-  negative (A^intra <= 0), so RL pushes the probability of every budget token down: natural mode falls back
-  to the untrained no-budget path, as spec_B §1.6 warned.
-- *Allocation by difficulty*: HBPO's level-4 answers are about 41 tokens longer than its level-1 answers
-  (75.4 vs 34.6), the same gap as the cosine reward's (40.3) and the base's (39.0): the growth is the
-  task's own (longer chains need more lines), not a learnt allocation. HBPO lost accuracy (interval of
-  HBPO - base: -0.20 to -0.01, mostly below the -0.02 margin), so the gate of the adaptivity claims
-  (kept accuracy) is unlikely to hold with more seeds of this run; the cosine reward shortened every level (46.5 vs 52.9 tokens) and,
-  against the paper, kept its level-4 accuracy (31% vs HBPO's 20%).
-- What would be needed: many more RL steps (the paper runs 629 x 64 queries; length dynamics in its
-  Figure 4 take ~100 steps) and a base whose re-checks are exact, so that RL can remove them without
-  reinforcing wrong equations; both exceed this `cpu` budget (SFT alone is 9 of the 18 minutes)."""
+- *The base was worth compressing, and the gates on it hold*: 77% verbose answers on level 1, natural
+  accuracy 85/72/54/35% at k = 1/2/4/6 (every `base_competent_*` gate reproduced).
+- *HBPO's budget reward collapsed accuracy*: natural accuracy 0.13 (5 seeds, interval 0.07-0.20) and
+  single-budget 0.12, against the base's 0.62, while classic 0/1 GRPO (0.58) and the cosine reward
+  (0.56) trained on the same base, steps and rollouts kept it. Forcing a budget token (the training
+  condition) does not rescue it: 0.23 at every budget. So the hierarchical advantage, not RL as such,
+  is what hurt. We checked our reading against the official code: verl/trainer/ppo/core_algos.py
+  (ZJU-REAL/HBPO, compute_grpo_outcome_advantage) computes A = (R - mean)/std + A^intra with
+  A^intra = mu_i - 4 cos(3.1416 b_i / 8192), unnormalised, and adds A^intra a second time; we add it
+  once, as the paper's Eq. 5 (intra_coef: 1): our advantage is the paper's, and the code's with half its
+  A^intra. On the
+  reward's scale (beta = 4) A^intra is about -1.6 to -2.4 at a subgroup accuracy of 0.4-0.6, larger
+  than a correct answer's standardised A^inter (about +1): nearly every sampled answer is pushed
+  down. A per-subgroup constant leaves the expected on-policy gradient unchanged but adds variance
+  that grows with its square; our learning rate is 2e-5 (the paper's 1e-6 is for a 1.5B model), so
+  our reading is that this variance, at our step size, is what drives the collapse. That is a
+  hypothesis about the regime, not a measured cause: a run at a smaller learning rate (the same for
+  every method) would test it, and was not made.
+- *The budget token has no effect*: forced b16 and b80 give the same lengths (52.3 and 52.5 tokens; gate
+  `budget_token_has_effect` 0.997, interval 0.98-1.01, against <= 0.7: not reproduced), so the budget
+  claims are untestable; in natural mode HBPO and single never start an answer with a budget token
+  (base: about 25% of answers), which matches the budget token being trained with a mostly negative advantage.
+- *Compression came from the cosine reward*: 32% fewer tokens than the base (interval 31-34%) at
+  accuracy 0.56, and at level 4 it beats HBPO by 0.20 (interval 0.09-0.31): the paper's "cosine loses the
+  hardest level" is not reproduced here, but against an HBPO that lost its accuracy.
+- *Allocation by difficulty*: HBPO's level-4 answers are 38 tokens longer than its level-1 answers, the
+  same gap as the base's (40) and the cosine reward's (40): the task's own growth, not a learnt
+  allocation; its claims are untestable because HBPO did not keep its accuracy (gate)."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 One function per job, read top to bottom like CleanRL's ddpg_continuous_action.py:
 
     result = train_run(p, "pendulum", "heron", seed=0, device=torch.device("cpu"))
+    results = train_runs(p, "pendulum", "heron", seeds=[0, 1, 2])   # all seeds in one batched TD3
     metrics = evaluate_policy(p, "pendulum", result.actor_state, seed=10_000, episodes=10)
 
 Methods (stages/heron/params.py METHODS); the policy learner is the same TD3 for all, only
@@ -71,137 +72,190 @@ def _rm_input(inputs: str, obs: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 def train_run(p: HeronParams, task: str, method: str, seed: int, device=None,
               progress: bool = True, guard: Guard | None = None) -> RunResult:
-    """Train one TD3 agent on `task` with the reward of `method`; deterministic given `seed`
-    on the CPU. `guard(name, value, step)` is called on every loss (to stop on NaN/inf).
+    """One seed: `train_runs(p, task, method, [seed], ...)[0]`."""
+    return train_runs(p, task, method, [seed], device, progress, guard)[0]
+
+
+def train_runs(p: HeronParams, task: str, method: str, seeds, device=None,
+               progress: bool = True, guard: Guard | None = None) -> list[RunResult]:
+    """Train one TD3 agent per seed on `task` with the reward of `method`, all seeds in one
+    loop: one batched TD3 (hrlzoo/algos/td3.py, a seeds dimension) update per step for every
+    seed, one replay buffer with a seeds dimension. Returns one RunResult per seed, in order.
+
+    Seed s keeps everything of its own as when it trained alone: its gymnasium env (each seed
+    steps its own `make_env(tp, s)`, the exact gymnasium dynamics and TimeLimit), its numpy
+    streams (exploration noise, replay indices, reward-model minibatches: SeedSequence(s).spawn(3)),
+    its TD3 networks and target-smoothing noise (TD3's per-seed generators) and its reward
+    model (drawn after its TD3 networks from its own generator, refit on its own buffers; the
+    reward models are refit one seed after the other at refit time). So seed s's run does not
+    depend on the seeds beside it, up to floating-point summation order of the batched matmuls.
+    Deterministic given `seeds` on the CPU. `guard(name, value, step)` is called on every loss
+    (TD3 losses: the mean over seeds, so a NaN in any seed trips it).
 
     `reward_model.relabel` (off = the official behaviour): after every refit, rewrite the
     reward of every stored transition with the new r_phi."""
     import torch
     from tqdm import tqdm
 
-    from hrlzoo.algos.replay import ReplayBuffer
+    from hrlzoo.algos.replay import Batch, ReplayBuffer
     from hrlzoo.algos.td3 import TD3
     from stages.heron.factors import make_env
 
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds: expected distinct seeds, got {seeds}")
+    S = len(seeds)
     tp, sz, tdp, rmp = p.tasks[task], task_sizes(p, task), p.td3, p.reward_model
     relabel = rmp.relabel
     device = torch.device(device or "cpu")
     guard = guard or (lambda name, value, step: None)
     t_start, cpu_start = time.perf_counter(), time.process_time()
 
-    # ---- seeding: torch (network init), one numpy stream per consumer, the env
-    torch.manual_seed(seed)
-    rng_act, rng_replay, rng_rm = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
-    env = make_env(tp, seed)
-    obs, _ = env.reset(seed=seed)
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    # ---- seeding, per seed: one numpy stream per consumer, the env; torch via TD3's generators
+    streams = [[np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)] for seed in seeds]
+    rng_act, rng_replay, rng_rm = (list(x) for x in zip(*streams))
+    envs = [make_env(tp, seed) for seed in seeds]
+    obs = np.stack([env.reset(seed=seed)[0] for env, seed in zip(envs, seeds)])  # [S, obs_dim]
+    space = envs[0].action_space
+    obs_dim, act_dim = envs[0].observation_space.shape[0], space.shape[0]
     n = len(tp.factors)
 
-    agent = TD3(obs_dim, act_dim, env.action_space.low, env.action_space.high, hidden=sz.hidden,
+    agent = TD3(obs_dim, act_dim, space.low, space.high, hidden=sz.hidden,
                 lr=tp.td3_lr, gamma=tdp.gamma, tau=tdp.tau, policy_delay=tdp.policy_delay,
                 target_noise=tdp.target_noise, noise_clip=tdp.noise_clip, twin_q=tdp.twin_q,
-                device=device, seed=seed)
-    # TD3 drew its weights from its own generator, seeded as torch.manual_seed(seed) seeds the
-    # global one; let the global RNG go on from there, so the reward model below is drawn as
-    # when TD3 drew from the global RNG (the same initial weights as before TD3's seeds dimension)
-    torch.set_rng_state(agent.generators[0].get_state())
-    replay = ReplayBuffer(sz.total_steps, obs_dim, act_dim)  # one seed: [1, total_steps, ...] tensors
+                device=device, seed=seeds)
+    replay = ReplayBuffer(sz.total_steps, obs_dim, act_dim, members=S)  # [S, total_steps, ...]
+    act_low, act_high = agent.actor.action_low.cpu().numpy(), agent.actor.action_high.cpu().numpy()
+    noise_scale = tdp.exploration_noise * agent.actor.action_scale.cpu().numpy()
 
-    # ---- reward model (preference methods): its input buffer, factor buffer and refit stats
-    rm = None
+    # ---- reward models (preference methods), one per seed: input buffer, factor buffer, stats
+    rms: list = []
     if method in PREFERENCE_METHODS:
         from stages.heron.reward_model import make_reward_module, refit
 
         in_dim = obs_dim + n if rmp.inputs == "obs_factors" else obs_dim
-        rm = make_reward_module(
-            in_dim, n, hidden=rmp.hidden, lr=tp.rm_lr,
-            labels="hierarchical" if method == "heron" else "flat",
-            signs=tp.signs, ranking=tp.ranking, sigma_mult=tp.sigma_mult,
-            normalize=rmp.normalize, batch=rmp.batch, batches_per_refit=rmp.batches_per_refit,
-        ).to(device)
-        x_buf = np.zeros((sz.total_steps, in_dim), dtype=np.float32)
-        z_buf = np.zeros((sz.total_steps, n), dtype=np.float64)
-        level_hist = np.zeros(n + 1, dtype=np.int64)
-    rm_loss = rm_acc = None
-    refits, refit_s, rm_steps = 0, 0.0, 0
+        for i in range(S):
+            # seed i's reward model is drawn where seed i's TD3 weight draws left its generator
+            # (as the single-seed run drew it from the global RNG after torch.manual_seed(seed))
+            torch.set_rng_state(agent.generators[i].get_state())
+            rms.append(make_reward_module(
+                in_dim, n, hidden=rmp.hidden, lr=tp.rm_lr,
+                labels="hierarchical" if method == "heron" else "flat",
+                signs=tp.signs, ranking=tp.ranking, sigma_mult=tp.sigma_mult,
+                normalize=rmp.normalize, batch=rmp.batch, batches_per_refit=rmp.batches_per_refit,
+            ).to(device))
+        x_buf = np.zeros((S, sz.total_steps, in_dim), dtype=np.float32)
+        z_buf = np.zeros((S, sz.total_steps, n), dtype=np.float64)
+        level_hist = np.zeros((S, n + 1), dtype=np.int64)
+    rm_loss: list = [None] * S
+    rm_acc: list = [None] * S
+    refits, refit_s, rm_steps = 0, [0.0] * S, [0] * S
 
-    curve: list[dict] = []
-    ep_true = ep_train = 0.0
-    episode = 0
+    curves: list[list[dict]] = [[] for _ in range(S)]
+    ep_true, ep_train = np.zeros(S), np.zeros(S)
+    episode = [0] * S
     last: dict[str, float] = {}
-    bar = tqdm(total=sz.total_steps, desc=f"heron {task} {method} s{seed}", unit="step",
+    label = f"s{seeds[0]}" if S == 1 else f"seeds {seeds[0]}..{seeds[-1]} ({S})"
+    bar = tqdm(total=sz.total_steps, desc=f"heron {task} {method} {label}", unit="step",
                file=sys.stderr, disable=not progress, mininterval=1.0, dynamic_ncols=True)
+    actions = np.zeros((S, act_dim), dtype=space.dtype)
+    next_obs = np.zeros_like(obs)
+    r_env, r_train = np.zeros(S), np.zeros(S)
+    terminated, truncated = np.zeros(S, dtype=bool), np.zeros(S, dtype=bool)
+    z = np.zeros((S, n))
 
     for step in range(sz.total_steps):
-        # ---- act: uniform random before learning starts (official `global_step < learning_starts`)
+        # ---- act: uniform random before learning starts (official `global_step < learning_starts`),
+        # then mu(s) + N(0, (0.1 * action_scale)^2) with seed i's own noise stream, clipped
         if step < sz.learning_starts:
-            action = env.action_space.sample()
+            for i, env in enumerate(envs):
+                actions[i] = env.action_space.sample()
         else:
-            action = agent.act(obs, tdp.exploration_noise, rng_act)
-        next_obs, r_env, terminated, truncated, info = env.step(action)
-        z = info["factors"]
+            mu = agent.act(obs[:, None, :])[:, 0]                              # [S, act_dim], all seeds at once
+            for i in range(S):
+                noise = rng_act[i].normal(0.0, 1.0, size=(act_dim,)).astype(np.float32)
+                actions[i] = np.clip(mu[i] + noise * noise_scale, act_low, act_high)
+        for i, env in enumerate(envs):
+            next_obs[i], r_env[i], terminated[i], truncated[i], info = env.step(actions[i])
+            z[i] = info["factors"]
 
         # ---- the reward the agent learns from
-        if rm is not None:
-            x = _rm_input(rmp.inputs, obs, z)
-            x_buf[step], z_buf[step] = x, z
+        if rms:
+            xs = np.concatenate([obs, z], axis=1) if rmp.inputs == "obs_factors" else obs
+            x_buf[:, step], z_buf[:, step] = xs, z
             if step > sz.rm_refit_start and step % sz.rm_refit_every == 0:
-                st = refit(rm, x_buf[: step + 1], z_buf[: step + 1], rng_rm)
-                refits, refit_s, rm_steps = refits + 1, refit_s + st.seconds, rm_steps + st.steps
-                level_hist += st.level_hist
-                if st.steps:
-                    rm_loss, rm_acc = st.loss, st.accuracy
-                    guard("rm_loss", rm_loss, step)
-                if relabel and len(replay):  # replay index == env step (capacity = total_steps)
-                    with torch.no_grad():
-                        xs = torch.as_tensor(x_buf[: len(replay)], device=device)
-                        replay.reward[0, : len(replay)] = rm.net(xs).reshape(-1).to(replay.device)
-            with torch.no_grad():
-                r_train = rm.net(torch.as_tensor(x, dtype=torch.float32, device=device)).item()
+                refits += 1
+                for i, rm in enumerate(rms):  # the official schedule, each seed on its own buffers
+                    st = refit(rm, x_buf[i, : step + 1], z_buf[i, : step + 1], rng_rm[i])
+                    refit_s[i] += st.seconds
+                    rm_steps[i] += st.steps
+                    level_hist[i] += st.level_hist
+                    if st.steps:
+                        rm_loss[i], rm_acc[i] = st.loss, st.accuracy
+                        guard("rm_loss", rm_loss[i], step)
+                    if relabel and len(replay):  # replay index == env step (capacity = total_steps)
+                        with torch.no_grad():
+                            xr = torch.as_tensor(x_buf[i, : len(replay)], device=device)
+                            replay.reward[i, : len(replay)] = rm.net(xr).reshape(-1).to(replay.device)
+            with torch.no_grad():  # r_t with the CURRENT model, written once
+                xt = torch.as_tensor(xs, dtype=torch.float32, device=device)
+                for i, rm in enumerate(rms):
+                    r_train[i] = rm.net(xt[i]).item()
         elif method in ("heuristic", "misweighted"):
             # Deviation: the official --heuristic switches on after step 1000 (before, it stores
             # the untrained reward model's output); we use the heuristic from the first step.
-            r_train = linear_reward(method, tp, z)
+            for i in range(S):
+                r_train[i] = linear_reward(method, tp, z[i])
         else:
-            r_train = float(r_env)
+            r_train[:] = r_env
 
         # truncation (time limit) is not termination: the TD target bootstraps through it
-        replay.add(obs, action, r_train, next_obs, terminated)
-        ep_true += float(r_env)
+        replay.add(obs, actions, r_train, next_obs, terminated)
+        ep_true += r_env
         ep_train += r_train
-        obs = next_obs
+        obs = next_obs.copy()
 
-        if terminated or truncated:
-            episode += 1
-            curve.append({"step": step + 1, "episode": episode, "return_true": ep_true,
-                          "return_train": ep_train, "rm_loss": rm_loss, "rm_acc": rm_acc})
-            bar.set_postfix(ret=f"{ep_true:.1f}", refresh=False)
-            ep_true = ep_train = 0.0
-            obs, _ = env.reset()
+        for i in np.flatnonzero(terminated | truncated):
+            episode[i] += 1
+            curves[i].append({"step": step + 1, "episode": episode[i], "return_true": float(ep_true[i]),
+                              "return_train": float(ep_train[i]), "rm_loss": rm_loss[i], "rm_acc": rm_acc[i]})
+            ep_true[i] = ep_train[i] = 0.0
+            obs[i], _ = envs[i].reset()
+        if terminated[0] or truncated[0]:
+            bar.set_postfix(ret=f"{curves[0][-1]['return_true']:.1f}", refresh=False)
 
-        # ---- learn (official: `if global_step > args.learning_starts`)
+        # ---- learn (official: `if global_step > args.learning_starts`): one batched update,
+        # seed i on its own minibatch (its own index stream, as its single-seed run drew it)
         if step > sz.learning_starts:
-            last = agent.update(replay.sample(sz.batch_size, rng_replay))
+            idx = np.concatenate([g.integers(0, len(replay), size=(1, sz.batch_size)) for g in rng_replay])
+            idx = torch.as_tensor(idx, device=replay.device)
+            last = agent.update(Batch(*(replay.gather(k, idx) for k in replay.fields)))
             for name, value in last.items():
                 if name.endswith("_loss"):
                     guard(name, value, step)
         bar.update(1)
     bar.close()
-    env.close()
+    for env in envs:
+        env.close()
 
     wall, cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
-    info_out = {"task": task, "method": method, "seed": seed, "steps": sz.total_steps,
-                "episodes": episode, "wall_s": wall, "steps_per_s": sz.total_steps / wall,
-                "cpu_s": cpu, "steps_per_cpu_s": sz.total_steps / cpu,
-                "refits": refits, "refit_s": refit_s, "rm_steps": rm_steps,
-                "final_critic_loss": last.get("critic_loss"), "final_q1": last.get("q1")}
-    rm_state = None
-    if rm is not None:
-        rm_state = {k: v.detach().cpu().clone() for k, v in rm.net.state_dict().items()}
-    return RunResult(actor_state=agent.actor_state(), rm_state=rm_state, curve=curve,
-                     level_hist=level_hist.tolist() if rm is not None else None, info=info_out)
+    results = []
+    for i, seed in enumerate(seeds):
+        info_out = {"task": task, "method": method, "seed": seed, "seeds_batched": S,
+                    "steps": sz.total_steps, "episodes": episode[i],
+                    "wall_s": wall, "steps_per_s": S * sz.total_steps / wall,     # all seeds' env steps
+                    "cpu_s": cpu, "steps_per_cpu_s": S * sz.total_steps / cpu,
+                    "refits": refits if rms else 0, "refit_s": refit_s[i], "rm_steps": rm_steps[i],
+                    "final_critic_loss": last.get("critic_loss"), "final_q1": last.get("q1")}  # means over seeds
+        rm_state = None
+        if rms:
+            rm_state = {k: v.detach().cpu().clone() for k, v in rms[i].net.state_dict().items()}
+        results.append(RunResult(actor_state=agent.actor_state(seed_index=i), rm_state=rm_state,
+                                 curve=curves[i], level_hist=level_hist[i].tolist() if rms else None,
+                                 info=info_out))
+    return results
 
 
 # Pendulum "success": the pole is held up at the end of the episode, i.e. over the last

@@ -25,20 +25,20 @@ def out_dir(task: str, method: str) -> str:
 
 
 def body(ctx: Stage) -> None:
-    """Train one method on one task for every seed in params."""
+    """Train one method on one task for every seed in params, all seeds in one batched run."""
     import polars as pl
 
     from hrlzoo.pipeline.artifacts import save_pt
-    from stages.heron.method import train_run
+    from stages.heron.method import train_runs
 
     p: HeronParams = ctx.params
     task, method = ctx.args.task, ctx.args.method
     out = ctx.out(out_dir(task, method))
     out.mkdir(parents=True)
     curves, levels = [], []
-    for seed in p.seeds:
-        ctx.log(f"{task} / {method} / seed {seed}")
-        res = train_run(p, task, method, seed, ctx.device, progress=True, guard=ctx.guard)
+    ctx.log(f"{task} / {method} / seeds {list(p.seeds)} (one batched TD3)")
+    results = train_runs(p, task, method, list(p.seeds), ctx.device, progress=True, guard=ctx.guard)
+    for seed, res in zip(p.seeds, results):
         save_pt({"actor": res.actor_state, "reward_model": res.rm_state,
                  "task": task, "method": method, "seed": seed}, out / f"seed{seed}.pt")
         curves += [{"seed": seed, **row} for row in res.curve]
