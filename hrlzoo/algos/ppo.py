@@ -28,6 +28,23 @@ means, minibatches are drawn per seed, advantages normalised per seed, the gradi
 clipped per seed (`clip_grad_norm_members_`) and Adam is elementwise, so each seed trains
 exactly as it would alone, only in the same matmuls.
 
+Options for methods that bring their own network and PPO settings (HAMNet, iMSquared/HAMNet
+`ham/models/rl/v6/ppo.py`; all off by default, so the above is unchanged):
+- `make_net` (in `train`): any module mapping obs [S, B, d] to (policy output [S, B, out],
+  value [S, B]) replaces the two MLPs; its parameters carry the seeds dimension first;
+- `pg_coef` (HAMNet k_pi) and `bound_coef` (HAMNet k_bound: mean squared excess of the Gaussian
+  mean beyond 1.1 x the action box, `ppo_util.BoundLoss`);
+- `kl_target`: HAMNet's KL-adaptive learning rate (`adaptive_lr.update_lr_scale`: the scale is
+  multiplied by `kl_factor` when the minibatch's approx-KL is below half the target, divided when
+  above twice, lr kept inside `lr_bounds`) and early stopping (a seed whose approx-KL exceeds
+  kl_factor * kl_target skips that step and the rest of the update), both skipped at the first
+  step of an update, as `_train_epoch` does. Per seed: Adam steps with the base rate and each
+  seed's parameter change is scaled by its own lr scale (Adam's step is linear in lr); a stopped
+  seed's parameters and Adam moments are restored after the step (only the shared step counter of
+  Adam's bias correction still advances);
+- `normalize_obs_upto`: only the first dims are normalised (HAMNet's normaliser leaves its
+  point clouds raw, `constlist` of rss_train.yaml).
+
 Reusable pieces, apart from the wiring (TorchRL's split): `gae`, `clipped_surrogate`,
 `value_loss`, `RunningMeanStd`; the wiring is `PPO` (networks + update) and `train` (loop).
 """
@@ -102,6 +119,18 @@ class PPOConfig:
     """Clip of normalised observations (VecNormalize default)."""
     clip_reward: float = 10.0
     """Clip of normalised rewards (VecNormalize default)."""
+    normalize_obs_upto: int | None = None
+    """With normalize_obs: normalise only dims [0, normalize_obs_upto); the rest stay raw (None: all)."""
+    pg_coef: float = 1.0
+    """Policy-loss coefficient (HAMNet k_pi 0.5)."""
+    bound_coef: float = 0.0
+    """Action-bound loss coefficient (HAMNet k_bound 0.02); 0: off."""
+    kl_target: float | None = None
+    """HAMNet's KL-adaptive lr and early stopping (alr.kl_target); None: off (fixed or annealed lr)."""
+    kl_factor: float = 1.5
+    """Factor of the adaptive lr and of the early-stopping threshold (alr.factor)."""
+    lr_bounds: tuple = (1e-6, 1e-2)
+    """Bounds of the adaptive learning rate (alr.bounds)."""
 
     @property
     def batch_size(self) -> int:
@@ -200,6 +229,10 @@ class Normalizer:
             self.obs_rms.update(o)
         m, v = self.obs_rms.mean.unsqueeze(1), self.obs_rms.var.unsqueeze(1)
         c = self.cfg.clip_obs
+        k = self.cfg.normalize_obs_upto
+        if k is not None:  # the dims from k on pass raw (their statistics are kept, unused)
+            head = ((o[..., :k] - m[..., :k]) / torch.sqrt(v[..., :k] + 1e-8)).clamp(-c, c)
+            return torch.cat([head, o[..., k:].to(head.dtype)], -1).float()
         return ((o - m) / torch.sqrt(v + 1e-8)).clamp(-c, c).float()
 
     def reward(self, reward: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
@@ -237,7 +270,8 @@ def _normal_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor)
 class PPO(nn.Module):
     """S actor-critics with separate policy and value MLPs (SB3 MlpPolicy, CleanRL Agent)."""
 
-    def __init__(self, obs_dim: int, action_space, cfg: PPOConfig, seeds: Sequence[int], device="cpu"):
+    def __init__(self, obs_dim: int, action_space, cfg: PPOConfig, seeds: Sequence[int], device="cpu",
+                 make_net: Callable | None = None):
         super().__init__()
         from gymnasium import spaces
 
@@ -251,8 +285,13 @@ class PPO(nn.Module):
         mk = lambda d_out, gain: EnsembleMLP(self.S, obs_dim, [*cfg.hidden, d_out], activation=cfg.activation,
                                              init=init, final_scale=gain if cfg.ortho_init else 1.0,
                                              generators=gens)
-        self.actor = mk(out, 0.01)   # CleanRL actor_mean std=0.01; SB3 action_net gain 0.01
-        self.critic = mk(1, 1.0)     # CleanRL critic std=1.0; SB3 value_net gain 1
+        if make_net is not None:     # a method's own actor-critic: obs -> (policy output, value)
+            self.net = make_net(obs_dim, out, gens)
+        else:
+            self.net = None
+            self.actor = mk(out, 0.01)   # CleanRL actor_mean std=0.01; SB3 action_net gain 0.01
+            self.critic = mk(1, 1.0)     # CleanRL critic std=1.0; SB3 value_net gain 1
+        self.register_buffer("lr_scale", torch.ones(self.S))  # the KL-adaptive lr scale per seed
         if not self.discrete:
             self.log_std = nn.Parameter(torch.full((self.S, 1, out), float(cfg.log_std_init)))
             self.register_buffer("low", torch.as_tensor(action_space.low, dtype=torch.float32))
@@ -262,37 +301,51 @@ class PPO(nn.Module):
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [S, B, d] -> V [S, B]."""
+        if self.net is not None:
+            return self.net(obs)[1]
         return self.critic(obs).squeeze(-1)
 
-    def dist(self, obs: torch.Tensor):
-        """The categorical policy (discrete), or the Gaussian's (mean, log_std) (continuous)."""
-        out = self.actor(obs)
+    def outputs(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(policy output [S, B, out], V [S, B]) in one pass (one call of a method's own net)."""
+        if self.net is not None:
+            return self.net(obs)
+        return self.actor(obs), self.critic(obs).squeeze(-1)
+
+    def _dist_of(self, out: torch.Tensor):
         if self.discrete:
             return torch.distributions.Categorical(logits=out, validate_args=False)
         return out, self.log_std.expand_as(out)
 
+    def dist(self, obs: torch.Tensor):
+        """The categorical policy (discrete), or the Gaussian's (mean, log_std) (continuous)."""
+        return self._dist_of(self.outputs(obs)[0] if self.net is not None else self.actor(obs))
+
+    def _log_prob_entropy_of(self, out: torch.Tensor, action: torch.Tensor):
+        if self.discrete:
+            d = self._dist_of(out)
+            return d.log_prob(action.long()), d.entropy()
+        mean, log_std = self._dist_of(out)
+        return _normal_log_prob(action, mean, log_std), (0.5 + 0.5 * LOG_2PI + log_std).sum(-1)
+
     def log_prob_entropy(self, obs: torch.Tensor, action: torch.Tensor):
         """log pi(a|s) and the entropy, [S, B] each (a diagonal Gaussian's summed over dims)."""
-        if self.discrete:
-            d = self.dist(obs)
-            return d.log_prob(action.long()), d.entropy()
-        mean, log_std = self.dist(obs)
-        return _normal_log_prob(action, mean, log_std), (0.5 + 0.5 * LOG_2PI + log_std).sum(-1)
+        return self._log_prob_entropy_of(self.outputs(obs)[0] if self.net is not None else self.actor(obs), action)
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False):
         """obs [S, B, d] -> (action, log_prob, value); seed s samples from its own generator."""
+        out, value = self.outputs(obs)
         if self.discrete:
-            d = self.dist(obs)
+            d = self._dist_of(out)
             if deterministic:
                 a = d.logits.argmax(-1)
             else:
                 a = torch.stack([torch.multinomial(p, 1, generator=g).squeeze(-1)
                                  for p, g in zip(d.probs, self.generators)])
-            return a, d.log_prob(a), self.value(obs)
-        mean, log_std = self.dist(obs)
+            return a, d.log_prob(a), value
+        mean, log_std = self._dist_of(out)
         a = mean if deterministic else mean + log_std.exp() * randn_members(self.generators, mean.shape[1:], mean.device)
-        return a, _normal_log_prob(a, mean, log_std), self.value(obs)
+        return a, _normal_log_prob(a, mean, log_std), value
 
     def env_action(self, action: torch.Tensor) -> torch.Tensor:
         """What the env receives: clipped to the box (SB3 clips; CleanRL's ClipAction wrapper)."""
@@ -310,14 +363,17 @@ class PPO(nn.Module):
         stats: dict[str, list] = {"pg_loss": [], "v_loss": [], "entropy": [], "approx_kl": [], "clipfrac": []}
         params = [p for p in self.parameters() if p.requires_grad]
         take = lambda x, idx: torch.gather(x, 1, idx.view(S, -1, *([1] * (x.dim() - 2))).expand(S, -1, *x.shape[2:]))
+        adaptive = cfg.kl_target is not None
+        active = torch.ones(S, dtype=torch.bool, device=self.device)
+        first = True
         for epoch in range(cfg.update_epochs):
             perm = torch.stack([torch.randperm(n, generator=g).to(self.device) for g in self.generators])
             last_epoch = epoch == cfg.update_epochs - 1
             for start in range(0, n, mb):
                 idx = perm[:, start:start + mb]
                 obs, act = take(ro["obs"], idx), take(ro["actions"], idx)
-                new_logp, ent = self.log_prob_entropy(obs, act)
-                new_v = self.value(obs)
+                out, new_v = self.outputs(obs)
+                new_logp, ent = self._log_prob_entropy_of(out, act)
                 logratio = new_logp - take(ro["logp"], idx)
                 ratio = logratio.exp()
                 adv = take(ro["adv"], idx)
@@ -327,19 +383,84 @@ class PPO(nn.Module):
                 vl = value_loss(new_v, take(ro["values"], idx), take(ro["returns"], idx), cfg.clip_range_vf,
                                 cfg.pessimistic_vf).mean(1)
                 en = ent.mean(1)
-                loss = (pg + cfg.vf_coef * vl - cfg.ent_coef * en).sum()
+                per_seed = cfg.pg_coef * pg + cfg.vf_coef * vl - cfg.ent_coef * en
+                if cfg.bound_coef > 0 and not self.discrete:
+                    per_seed = per_seed + cfg.bound_coef * self.bound_loss(out)
+                if adaptive:
+                    with torch.no_grad():
+                        kl = ((ratio - 1) - logratio).mean(1)
+                    if not first:  # early stopping: a seed past factor * target stops for this update
+                        stop = active & (kl > cfg.kl_factor * cfg.kl_target)
+                        self._update_lr_scale(kl, stop)
+                        active = active & ~stop
+                        if not bool(active.any()):
+                            break
+                    per_seed = per_seed * active
+                loss = per_seed.sum()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 clip_grad_norm_members_(params, cfg.max_grad_norm, S)
-                opt.step()
-                if last_epoch:
+                if adaptive:
+                    self._scaled_step(opt, params, active)
+                    if not first:
+                        self._update_lr_scale(kl, active)
+                else:
+                    opt.step()
+                first = False
+                if last_epoch or adaptive:
                     with torch.no_grad():
+                        if adaptive:  # the statistics of the last step taken
+                            stats = {k: [] for k in stats}
                         stats["pg_loss"].append(pg.mean().item())
                         stats["v_loss"].append(vl.mean().item())
                         stats["entropy"].append(en.mean().item())
                         stats["approx_kl"].append(((ratio - 1) - logratio).mean().item())  # CleanRL's k3
                         stats["clipfrac"].append(((ratio - 1.0).abs() > cfg.clip_coef).float().mean().item())
+            if adaptive and not bool(active.any()):
+                break
+        if adaptive:
+            stats["lr_scale"] = [float(self.lr_scale.mean())]
         return {k: float(np.mean(v)) for k, v in stats.items()}
+
+
+    def bound_loss(self, mean: torch.Tensor) -> torch.Tensor:
+        """HAMNet's BoundLoss per seed [S]: mean over samples and dims of the squared excess of the
+        Gaussian mean beyond 1.1 x the action box (`ppo_util.get_bound_loss`, scale 1.1)."""
+        lo, hi = 1.1 * self.low, 1.1 * self.high
+        return ((mean - hi).clamp(min=0) ** 2 + (lo - mean).clamp(min=0) ** 2).mean((1, 2))
+
+    @torch.no_grad()
+    def _update_lr_scale(self, kl: torch.Tensor, which: torch.Tensor) -> None:
+        """`adaptive_lr.update_lr_scale` for the seeds in `which`."""
+        cfg = self.cfg
+        lo, hi = cfg.lr_bounds[0] / cfg.learning_rate, cfg.lr_bounds[1] / cfg.learning_rate
+        up = (self.lr_scale * cfg.kl_factor).clamp(max=hi)
+        down = (self.lr_scale / cfg.kl_factor).clamp(min=lo)
+        new = torch.where(kl < 0.5 * cfg.kl_target, up, self.lr_scale)
+        new = torch.where(kl > 2.0 * cfg.kl_target, down, new)
+        self.lr_scale.copy_(torch.where(which, new, self.lr_scale))
+
+    def _scaled_step(self, opt, params, active: torch.Tensor) -> None:
+        """One Adam step whose parameter change is scaled per seed by lr_scale (0 for stopped
+        seeds, whose Adam moments are restored too)."""
+        S = self.S
+        with torch.no_grad():
+            before = [p.detach().clone() for p in params]
+            frozen = ~active
+            saved = None
+            if bool(frozen.any()):
+                saved = [{k: v.clone() for k, v in opt.state[p].items() if torch.is_tensor(v) and v.dim() > 0}
+                         for p in params]
+        opt.step()
+        with torch.no_grad():
+            scale = self.lr_scale * active
+            for i, (p, b) in enumerate(zip(params, before)):
+                sc = scale.view(S, *([1] * (p.dim() - 1)))
+                p.copy_(b + sc * (p - b))
+                if saved is not None:
+                    m = frozen.view(S, *([1] * (p.dim() - 1)))
+                    for k, v in saved[i].items():
+                        opt.state[p][k].copy_(torch.where(m, v, opt.state[p][k]))
 
 
 @dataclass
@@ -354,19 +475,20 @@ class TrainResult:
 
 
 def train(cfg: PPOConfig, env, seeds: Sequence[int], device="cpu", on_update: Callable | None = None,
-          progress: bool = False) -> TrainResult:
+          progress: bool = False, make_net: Callable | None = None) -> TrainResult:
     """Train len(seeds) PPO agents on `env` (num_envs must be len(seeds) * cfg.num_envs; world
     s * num_envs + k belongs to seed s). World k of seed s is reset with seed seeds[s] + k, the
     env seeds SB3 gives a run with seed seeds[s] (`set_random_seed`: env k gets seed + k); seed
     s's weights, action noise and minibatch order come from torch.Generator(seeds[s]), so a
     seed trains as it would alone (tests/test_ppo.py).
-    `on_update(iteration, result)` is called after every update (for guards and curves)."""
+    `on_update(iteration, result)` is called after every update (for guards and curves).
+    `make_net(obs_dim, out_dim, generators)`: a method's own actor-critic (see the module doc)."""
     S, N = len(seeds), cfg.num_envs
     if env.num_envs != S * N:
         raise ValueError(f"env.num_envs = {env.num_envs}, expected {S} seeds x {N} = {S * N}")
     device = torch.device(device)
     obs_shape = env.single_observation_space.shape
-    agent = PPO(int(np.prod(obs_shape)), env.single_action_space, cfg, seeds, device)
+    agent = PPO(int(np.prod(obs_shape)), env.single_action_space, cfg, seeds, device, make_net=make_net)
     # torch's fused Adam (one kernel for all parameters; the same elementwise rule as
     # hrlzoo.nets.optim.Adam, which costs ~60 small ops a step here and halves PPO's speed)
     opt = torch.optim.Adam(agent.parameters(), lr=cfg.learning_rate, eps=cfg.adam_eps, fused=True)
