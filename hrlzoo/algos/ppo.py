@@ -99,6 +99,10 @@ class PPOConfig:
     """Clip of normalised observations (VecNormalize default)."""
     clip_reward: float = 10.0
     """Clip of normalised rewards (VecNormalize default)."""
+    categorical_sampler: str = "multinomial"
+    """How a discrete head samples: `multinomial` (torch.multinomial, one call per seed) or
+    `inverse_cdf` (one uniform per sample from the seed's generator, searched in the cumulative
+    probabilities: the same distribution, another random stream, ~10x faster on wide heads)."""
 
     @property
     def batch_size(self) -> int:
@@ -283,6 +287,10 @@ class PPO(nn.Module):
             d = self.dist(obs)
             if deterministic:
                 a = d.logits.argmax(-1)
+            elif self.cfg.categorical_sampler == "inverse_cdf":
+                cdf = d.probs.cumsum(-1)
+                u = torch.stack([torch.rand(cdf.shape[1:-1], generator=g) for g in self.generators]).to(cdf.device)
+                a = torch.searchsorted(cdf, (u * cdf[..., -1]).unsqueeze(-1)).squeeze(-1).clamp(max=cdf.shape[-1] - 1)
             else:
                 a = torch.stack([torch.multinomial(p, 1, generator=g).squeeze(-1)
                                  for p, g in zip(d.probs, self.generators)])

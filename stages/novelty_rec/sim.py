@@ -28,14 +28,16 @@ Against RecSim's interest-evolution environment (google-research/recsim,
 recsim/environments/interest_evolution.py), which the issue names as the reference:
 - follows: users are sampled from a prior, documents carry a topic and a quality, the user's
   response to a document is drawn from a choice model of (interest in the topic, quality), and
-  consuming a topic moves the user's interest in it (RecSim's `IEvUserModel.update_state` moves
-  the interest towards or away from the topic by the document's quality);
+  consuming a topic moves the user's interest in it (RecSim's `IEvUserModel.update_state`: a
+  clicked document moves the interest towards its topic with probability (interest + 1) / 2,
+  else away, by a step that shrinks with |interest|);
 - departs: a slate of ONE item and a binary click (RecSim: a slate of k documents, a multinomial
   logit or proportional choice over them with a no-click option, `choice_model.py`); fixed
   sessions of `session_len` steps (RecSim: a time budget the user spends, longer for engaging
   documents); a novelty term in the click model driven by a static and a drifting propensity
   (RecSim has no such user trait: it is what this paper is about); interest grows only on a
-  clicked NOVEL topic; quality is visible to the recommender (RecSim hides it).
+  clicked NOVEL topic; quality is visible to the recommender (RecSim's `IEvVideo.create_observation`
+  shows the topic features only).
 
 What the recommender observes is kept apart, in `History`: counters of past recommendations,
 clicks and the consumed topics (the known ones included), never nu, p or theta.
