@@ -74,8 +74,11 @@ class ClickModel(nn.Module):
         W = first.weight  # [hidden, d_u + K + 3]
         user = torch.cat([z_l, z_s], -1) @ W[:, :d_u].T                     # [B, hidden]
         topic = W[:, d_u:d_u + self.topics].T[cat.topic] + first.bias       # [I, hidden]
-        item = h.item_features(cat.quality) @ W[:, d_u + self.topics:].T    # [B, I, hidden]
-        return rest(user[:, None] + topic[None] + item).squeeze(-1)
+        W_item = W[:, d_u + self.topics:].T
+        feats = h.item_features(cat.quality)                                # [B, I, 3]
+        chunk = 128  # users at a time: a [chunk, I, hidden] activation stays in cache
+        return torch.cat([rest(user[i:i + chunk, None] + topic[None] + feats[i:i + chunk] @ W_item).squeeze(-1)
+                          for i in range(0, user.shape[0], chunk)])
 
 
 def replay(logs, users_known: np.ndarray, cat: sim.Catalogue, session_len: int, sessions: int) -> dict:
