@@ -96,6 +96,31 @@ def table(p: NoveltyRecParams):
     return t.sort("method", "seed"), curve, goals
 
 
+def example_lifetimes(goals, n_users: int = 3) -> str:
+    """The hierarchical agent's goals, session by session, for the test users of lowest, median and
+    highest nu_u (seed of the first row): what the high level did against what it could not see."""
+    import polars as pl
+
+    from hrlzoo.pipeline.report import markdown_table
+
+    g = goals.filter(pl.col("method") == "hrl")
+    if not len(g):
+        return "(no hierarchical run)"
+    g = g.filter(pl.col("seed") == g["seed"].min())
+    users = g.group_by("user").agg(pl.col("nu").first()).sort("nu", "user")
+    picks = [users["user"][0], users["user"][len(users) // 2], users["user"][-1]][:n_users]
+    rows = []
+    for u in picks:
+        r = g.filter(pl.col("user") == u).sort("session")
+        rows.append({"user": int(u), "nu": round(float(r["nu"][0]), 3),
+                     "p per session": " ".join(f"{x:.2f}" for x in r["p"]),
+                     "goal per session": " ".join(f"{x:.2f}" for x in r["goal"]),
+                     "novel items per session": " ".join(f"{int(x)}" for x in r["novel"]),
+                     "clicks per session": " ".join(f"{int(x)}" for x in r["clicks"])})
+    return (f"Seed {int(g['seed'].min())}, the test users with the lowest, median and highest nu_u:\n\n"
+            + markdown_table(pl.DataFrame(rows)))
+
+
 def order(df):
     import polars as pl
 
@@ -189,6 +214,7 @@ def body(ctx: Stage) -> None:
         ("Results (test users, whole lifetimes)", summary_md(summary, single_model=claims.single_model)),
         *claims_sections(claims, verdicts, ""),
         ("Figures", "\n".join(f"![{f}](figures/{f})" for f in figs)),
+        ("Example lifetimes (the hierarchical agent's goals against the hidden propensities)", example_lifetimes(goals)),
         ("Deviations (Our reading: everything here, there is no official code)",
          "\n".join(f"- {d}" for d in OUR_READING)),
         ("Rebuild time", REBUILD_TIME),
