@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from hrlzoo.algos.ppo import PPO, PPOConfig, gae
+from hrlzoo.nets.optim import Adam
 from stages.novelty_rec import sim
 from stages.novelty_rec.params import NoveltyRecParams, sizes
 
@@ -107,14 +108,14 @@ class Agent:
         d_high, d_low = dims(p, self.v)
         self.low = PPO(d_low, spaces.Discrete(s.items), ppo_config(p, users_per_seed, s.sessions * s.session_len,
                                                                   p.agent.gamma_low), seeds)
-        self.low_opt = torch.optim.Adam(self.low.parameters(), lr=p.agent.lr, eps=1e-5)
+        self.low_opt = Adam(self.low.parameters(), lr=p.agent.lr, eps=1e-5)  # torch.optim's rule, no dynamo import
         self.high = None
         if self.v.high:
             # the high level's weights and draws from their own generators (seed + 100003)
             self.high = PPO(d_high, spaces.Discrete(len(p.agent.goals)),
                             ppo_config(p, users_per_seed, s.sessions, p.agent.gamma_high),
                             [int(x) + 100003 for x in seeds])
-            self.high_opt = torch.optim.Adam(self.high.parameters(), lr=p.agent.lr, eps=1e-5)
+            self.high_opt = Adam(self.high.parameters(), lr=p.agent.lr, eps=1e-5)
 
 
 def lifetime(agent: Agent, env: sim.UserSim, enc, record: bool = False) -> dict:

@@ -19,8 +19,8 @@ import numpy as np
 
 from hrlzoo.pipeline.stage import Stage, run_stage
 from stages.novelty_rec import common, encoders
+from stages.novelty_rec.common import eval_groups, eval_rows
 from stages.novelty_rec.params import NoveltyRecParams, sizes
-from stages.novelty_rec.train import eval_groups, eval_rows
 
 BASELINES = ("popularity", "greedy")
 

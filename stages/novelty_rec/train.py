@@ -23,35 +23,8 @@ import numpy as np
 from hrlzoo.pipeline.stage import Stage, run_stage
 from stages.novelty_rec import agent as ag
 from stages.novelty_rec import common, encoders, sim
+from stages.novelty_rec.common import eval_groups, eval_rows, seed_generator
 from stages.novelty_rec.params import METHODS, NoveltyRecParams, sizes
-
-
-def seed_generator(*key: int):
-    import torch
-
-    return torch.Generator().manual_seed(int(np.random.default_rng(list(key)).integers(2**62)))
-
-
-def eval_groups(p: NoveltyRecParams, n: int) -> list:
-    """The test users' draws for every seed: seed s from (test_seed, eval, s), whatever the method."""
-    return [(seed_generator(p.test_seed, common.SALT["eval"], int(s)), n) for s in p.seeds]
-
-
-def eval_rows(method: str, p: NoveltyRecParams, users: sim.Users, rec: dict, env: sim.UserSim) -> list[dict]:
-    """One row per (seed, user, session) of a test lifetime of S x U users."""
-    U, S = len(users), len(p.seeds)
-    breadth = (env.h.consumed.sum(1).numpy() - np.tile(users.known.sum(1), S)).astype(float)
-    rows = []
-    K = rec["clicks"].shape[0]
-    for b in range(S * U):
-        s, u = divmod(b, U)
-        for k in range(K):
-            rows.append({"method": method, "seed": int(p.seeds[s]), "user": u, "session": k,
-                         "goal": float(rec["goal"][k, b]), "p": float(rec["p"][k, b]), "nu": float(users.nu[u]),
-                         "clicks": float(rec["clicks"][k, b]), "novel": float(rec["novel"][k, b]),
-                         "diversity": float(rec["diversity"][k, b]), "reward": float(rec["reward"][k, b]),
-                         "breadth": float(breadth[b])})
-    return rows
 
 
 def body(ctx: Stage) -> None:
