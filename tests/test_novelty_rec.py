@@ -249,3 +249,16 @@ def test_dvc_foreach_matches_methods():
     assert dvc["novelty_rec_train"]["foreach"] == methods
     report_deps = dvc["novelty_rec_report"]["deps"]
     assert [d.rsplit("/", 1)[1] for d in report_deps if d.startswith("data/novelty_rec/runs/")] == methods
+
+
+def test_gymnasium_faces(params):
+    """The simulator passes hrlzoo's batched-env checker (world independence, auto-reset) and
+    gymnasium's own check_env through the one-world face."""
+    import copy
+
+    from hrlzoo.envs.batched import check_batched_env
+    from stages.novelty_rec.gym_env import RecEnv
+
+    p = copy.deepcopy(params)
+    p.scale = "smoke"
+    check_batched_env(lambda num_envs, autoreset=True: RecEnv(p, num_envs, autoreset=autoreset), num_envs=3)
