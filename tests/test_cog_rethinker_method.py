@@ -251,18 +251,20 @@ def test_rescued_solutions_enter_the_group():
     assert torch.equal(roll.logprobs[2:], torch.zeros_like(roll.logprobs[2:]))
 
 
-def test_a_run_is_deterministic():
-    def run():
-        model = tiny_model(max_seq_len=320)
-        cfg = make_config("dapo", group_size=3, max_new_tokens=20, lr=1e-3, eps_low=0.2, eps_high=0.28,
-                          temperature=1.0, grad_clip=1.0, grpo_kl=0.0, microbatch_rows=4)
-        runner = CogRethinker(model, TOK, COG, cfg, DemoBuffer(make_problems(mixed_level(3, 1), 4, seed=1, level=3)),
-                              rescue_samples=2, max_decomp_tokens=20, sft_lambda=1.0, n_demos=1, seed=5)
-        probs = make_problems(mixed_level(3, 1), 6, seed=2, level=3)
-        stats = [runner.step(probs[:3]), runner.step(probs[3:])]
-        return stats, [p.detach().clone() for p in model.parameters()]
+def two_steps():
+    """Two Cog-Rethinker steps of a tiny model: (their statistics, the parameters after)."""
+    model = tiny_model(max_seq_len=320)
+    cfg = make_config("dapo", group_size=3, max_new_tokens=20, lr=1e-3, eps_low=0.2, eps_high=0.28,
+                      temperature=1.0, grad_clip=1.0, grpo_kl=0.0, microbatch_rows=4)
+    runner = CogRethinker(model, TOK, COG, cfg, DemoBuffer(make_problems(mixed_level(3, 1), 4, seed=1, level=3)),
+                          rescue_samples=2, max_decomp_tokens=20, sft_lambda=1.0, n_demos=1, seed=5)
+    probs = make_problems(mixed_level(3, 1), 6, seed=2, level=3)
+    stats = [runner.step(probs[:3]), runner.step(probs[3:])]
+    return stats, [p.detach().clone() for p in model.parameters()]
 
-    (s1, p1), (s2, p2) = run(), run()
+
+def test_a_run_is_deterministic():
+    (s1, p1), (s2, p2) = two_steps(), two_steps()
     drop = {"seconds"}
     assert [{k: v for k, v in s.items() if k not in drop} for s in s1] == \
            [{k: v for k, v in s.items() if k not in drop} for s in s2]
@@ -375,3 +377,18 @@ def test_decomposition_with_values_rewrites_to_the_direct_trace_and_seeds_the_bu
     buf = seed_buffer([q, Problem((50, 3), ("-",), 1, "ops")])
     assert buf.demos[0] == demonstration(q, decomposition_text(q)) == "Q:37+4-8 s1=37+4=41;s2=41-8=33;#### 33"
     assert seed_buffer([q], values=False).demos == [demonstration(q)]
+
+
+def test_shared_prefill_gives_the_same_run(monkeypatch):
+    """The sampler's shared prefill (a group's repeated prompt run once) leaves a Cog-Rethinker
+    run bit-for-bit unchanged: the same statistics and parameters as prefilling every row."""
+    import functools
+
+    import hrlzoo.algos.grpo as grpo
+    from hrlzoo.lm import sampler
+
+    fast = two_steps()
+    monkeypatch.setattr(grpo, "sample", functools.partial(sampler.sample, share_prefill=False))
+    slow = two_steps()
+    assert fast[0] == slow[0] and fast[0][0]["zero_frac"] == 1.0  # every group went through the rescue rollouts
+    assert all(torch.equal(a, b) for a, b in zip(fast[1], slow[1]))

@@ -209,3 +209,45 @@ def test_stochastic_sampling_equals_the_uncached_reference(rotary):
     assert torch.equal(roll.tokens, torch.stack(toks, 1))
     assert torch.allclose(roll.logprobs, torch.stack(lps, 1), atol=1e-5)
     assert len(set(map(tuple, roll.tokens.tolist()))) > 1  # the draws differ between rows
+
+
+@pytest.mark.parametrize("rotary", [False, True])
+def test_a_repeated_prompt_is_prefilled_once_with_the_same_numbers(rotary):
+    """G rows of one prompt (a group) share one prefill: the prefill forward sees each distinct
+    prompt once, and tokens and log-probs are bit-for-bit those of prefilling every row."""
+    m = model(rotary)
+    prompts = [p for p in PROMPTS for _ in range(3)] + PROMPTS[:1]
+    rows = []
+    forward = m.forward
+
+    def spy(idx, *a, **kw):
+        rows.append(idx.shape)
+        return forward(idx, *a, **kw)
+
+    m.forward = spy
+    rolls = [sample(m, prompts, max_new_tokens=20, pad_id=PAD, stop_ids=[2], generator=torch.Generator().manual_seed(3),
+                    share_prefill=share) for share in (True, False)]
+    assert rows[0][0] == len(PROMPTS) and rows[len(rows) // 2][0] == len(prompts)  # the two prefills
+    assert torch.equal(rolls[0].tokens, rolls[1].tokens) and torch.equal(rolls[0].logprobs, rolls[1].logprobs)
+    assert torch.equal(rolls[0].mask, rolls[1].mask) and torch.equal(rolls[0].finished, rolls[1].finished)
+    assert len(set(map(tuple, rolls[0].tokens.tolist()))) > len(PROMPTS)  # rows of one prompt draw apart
+
+
+def test_rollouts_leave_inference_mode_usable_by_autograd():
+    """The sampler runs under torch.inference_mode; what it returns are ordinary tensors that a
+    loss with gradients can index and gather with."""
+    m = model(True).train()
+    roll = sample(m, PROMPTS, max_new_tokens=8, pad_id=PAD, generator=torch.Generator().manual_seed(0))
+    assert not any(t.is_inference() for t in (roll.tokens, roll.mask, roll.logprobs, roll.prompt_ids))
+    completion_logprobs(m, roll).sum().backward()
+    assert m.tok_emb.weight.grad is not None
+
+
+def test_rope_of_queries_and_keys_together_is_bitwise_the_separate_rope():
+    from hrlzoo.nets.tinygpt import _rope, _rope_tables
+
+    torch.manual_seed(0)
+    qk = torch.randn(2, 3, 2, 7, 16)
+    cos, sin = _rope_tables(torch.arange(7).expand(3, 7), 16)
+    both = _rope(qk, cos, sin)
+    assert torch.equal(both[0], _rope(qk[0], cos, sin)) and torch.equal(both[1], _rope(qk[1], cos, sin))

@@ -10,7 +10,8 @@
 
 Prompts of different lengths are left-padded into one [B, P] block; each row's positions
 start at 0 at its first real token, so padding changes nothing. The prompt is run once
-(prefill) and every new token costs one forward of ONE position per row against the cached
+(prefill; a prompt that several rows share, e.g. the G samples of a group, runs once for
+all of them and its keys and values are copied to each) and every new token costs one forward of ONE position per row against the cached
 keys and values: the prefix is never recomputed. A row stops after it emits a token of
 `stop_ids` (the stop token is kept and counted in the mask); later places hold `pad_id`,
 mask False, log-prob 0. Decoding ends when every row has stopped or after `max_new_tokens`.
@@ -115,14 +116,40 @@ def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator):
     return tok, logp.gather(1, tok[:, None]).squeeze(1)
 
 
-@torch.no_grad()
+def _distinct(prompts: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:
+    """(the first row of every distinct prompt, in order; each row's index into that list)."""
+    seen: dict[tuple, int] = {}
+    first, inverse = [], []
+    for i, p in enumerate(prompts):
+        key = tuple(p)
+        if key not in seen:
+            seen[key] = len(first)
+            first.append(i)
+        inverse.append(seen[key])
+    return first, inverse
+
+
 def sample(model, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, pad_id: int,
            stop_ids: Sequence[int] = (), temperature: float = 1.0, top_p: float = 1.0,
-           generator: torch.Generator | None = None, compact: bool = True) -> Rollout:
+           generator: torch.Generator | None = None, compact: bool = True,
+           share_prefill: bool = True) -> Rollout:
     """Complete every prompt (token ids, BOS included); see the module docstring.
+
+    `share_prefill=False` runs every row's prompt, repeated or not (the same numbers: each
+    row of a forward is computed on its own; tested).
 
     `compact=False` keeps finished rows in the batch to the end: the same greedy output and
     the same sampling distribution, but a different random stream (and slower)."""
+    with torch.inference_mode():  # no autograd bookkeeping per op; the results are cloned out of it
+        roll = _sample(model, prompts, max_new_tokens=max_new_tokens, pad_id=pad_id, stop_ids=stop_ids,
+                       temperature=temperature, top_p=top_p, generator=generator, compact=compact,
+                       share_prefill=share_prefill)
+    return Rollout(*(t.clone() for t in (roll.prompt_ids, roll.prompt_mask, roll.tokens, roll.mask,
+                                         roll.logprobs, roll.finished)))
+
+
+def _sample(model, prompts, *, max_new_tokens, pad_id, stop_ids, temperature, top_p, generator, compact,
+            share_prefill) -> Rollout:
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -140,11 +167,20 @@ def sample(model, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, pad_
     lengths = torch.full((B,), max_new_tokens, dtype=torch.long, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
 
-    cache = model.new_cache(B, P + max_new_tokens)
     key_mask = torch.zeros((B, P + max_new_tokens), dtype=torch.bool, device=device)
     key_mask[:, :P] = prompt_mask
     pos = positions_from_mask(prompt_mask)
-    logits = model(prompt_ids, pos=pos, key_mask=key_mask[:, :P], cache=cache)[:, -1]
+    first, inverse = _distinct(prompts) if share_prefill else (range(B), None)
+    if len(first) < B:  # repeated prompts (a group's G samples): each distinct one runs once
+        rows = torch.as_tensor(first, device=device)
+        cache = model.new_cache(len(first), P + max_new_tokens)
+        logits = model(prompt_ids[rows], pos=pos[rows], key_mask=prompt_mask[rows], cache=cache)[:, -1]
+        expand = torch.as_tensor(inverse, device=device)
+        cache.select(expand)
+        logits = logits[expand]
+    else:
+        cache = model.new_cache(B, P + max_new_tokens)
+        logits = model(prompt_ids, pos=pos, key_mask=key_mask[:, :P], cache=cache)[:, -1]
     next_pos = pos[:, -1:] + 1  # [B, 1]: a left-padded row's last place is its last real token
     # the live rows' own buffers (row i of them is batch row live[i]); a row that stops leaves
     # them at the next compaction, its tokens copied out

@@ -149,9 +149,11 @@ class Attention(nn.Module):
 
     def forward(self, x, rope, mask, cache: KVCache | None, layer: int):
         B, T, C = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4)
-        if rope is not None:
-            q, k = _rope(q, *rope), _rope(k, *rope)
+        qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4)
+        if rope is not None:  # queries and keys rotated in one call (the same arithmetic, fewer ops)
+            (q, k), v = _rope(qkv[:2], *rope), qkv[2]
+        else:
+            q, k, v = qkv
         drop = self.dropout if self.training else 0.0
         if cache is not None:
             start = cache.length
