@@ -225,9 +225,12 @@ def body(ctx: Stage) -> None:
     ctx.log(" | ".join(f"{v.id}: {v.verdict}" for v in verdicts))
 
 
-REBUILD_TIME = ("No committed `cpu` run yet (2026-12-07): the projected `cpu` rebuild from an unlocked pilot on a "
-                "shared machine is in the merge report of issue 21; the lead replaces this line with the measured "
-                "time of the committed run.")
+REBUILD_TIME = (
+    "No committed `cpu` run yet. Projected on 2026-12-07 from an unlocked pilot on a shared machine (load about 6 "
+    "on 2 cores), not measured: 1.17 s CPU per training iteration (5 seeds x 64 users, one lifetime each), so "
+    "400 iterations x 6 methods on 2 cores, plus the logs, the encoders (~20 s), the baselines (~35 s) and this "
+    "report: about 25 min wall with `snakemake --cores 2`. The smoke DAG took 76 s with `snakemake --cores 2` "
+    "on the same loaded machine (most of it process start-up).")
 
 
 def main(argv: list[str] | None = None) -> int:
