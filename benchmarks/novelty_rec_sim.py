@@ -3,12 +3,16 @@
 with numpy (the way RecSim's environments step: one `UserModel` object per user, one
 `simulate_response` / `update_state` call per recommendation), in one run:
 
-    python benchmarks/novelty_rec_sim.py [--users 4096] [--loop-users 512]
+    PYTHONPATH=. python benchmarks/novelty_rec_sim.py [--users 4096] [--loop-users 512] [--iterations 3]
 
 Both run whole lifetimes (`sessions` x `session_len` recommendations of the `cpu` sizes) with
 uniformly random items. The reference is ours, not RecSim itself (recsim 0.2.4 needs TensorFlow
 and gym 0.x; `recsim-no-tf` still pins an old gym): the point is what batching buys over a
 per-user Python loop of the same model.
+
+Then the seeds dimension: CPU seconds of one training iteration of the hierarchical agent
+(a lifetime of `users_per_seed` users per seed and one PPO update of both levels, cpu sizes)
+with 1 seed and with the params' 5 seeds in one batched network (hrlzoo/nets/ensemble.py).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=4096)
     ap.add_argument("--loop-users", type=int, default=512)
+    ap.add_argument("--iterations", type=int, default=3)
     a = ap.parse_args()
 
     import torch
@@ -96,6 +101,26 @@ def main() -> None:
     print(f"{'what':<64} {'user-steps/s':>13} {'x loop':>8}")
     print(f"{'batched torch simulator, %d users, 1 thread' % a.users:<64} {ours:13.0f} {ours / loop:8.1f}")
     print(f"{'per-user Python loop (RecSim-style), %d users' % n:<64} {loop:13.0f} {1.0:8.1f}")
+    iteration = {}
+    from stages.novelty_rec import agent as ag
+    from stages.novelty_rec import encoders
+    from stages.novelty_rec.common import seed_generator
+
+    enc = encoders.load_fresh(p) if not (common.ENC_DIR / "encoders.pt").exists() else encoders.load()
+    N = s.users_per_seed
+    for seeds in (p.seeds[:1], p.seeds):
+        agent = ag.Agent(p, "hrl", seeds, N)
+        sim_env = common.make_sim(p)
+        c0 = time.process_time()
+        for it in range(a.iterations):
+            u = sim.Users.cat([sim.draw_users(p.sim, s.topics, N, np.random.default_rng([x, it])) for x in seeds])
+            sim_env.reset(u, [(seed_generator(x, it), N) for x in seeds])
+            ag.update(agent, ag.lifetime(agent, sim_env, enc))
+        iteration[len(seeds)] = (time.process_time() - c0) / a.iterations
+    one, many = iteration[1], iteration[len(p.seeds)]
+    print(f"{'training iteration, hierarchical agent, 1 seed (CPU s)':<64} {one:13.2f}")
+    print(f"{'training iteration, hierarchical agent, %d seeds batched (CPU s)' % len(p.seeds):<64} {many:13.2f} "
+          f"{many / one:8.2f} x one seed")
     print(f"click rate of random items: batched {clicks / (a.users * steps):.3f}, loop {loop_clicks / (n * steps):.3f} "
           f"(the same model: they should agree within sampling noise)")
 

@@ -120,6 +120,14 @@ def auc(y: np.ndarray, s: np.ndarray) -> float:
     return float((r[pos].sum() - n1 * (n1 + 1) / 2) / max(n1 * n0, 1))
 
 
+def load_fresh(p: NoveltyRecParams) -> ClickModel:
+    """An untrained click model of the params' sizes (benchmarks: the same cost as a trained one)."""
+    m = ClickModel(sizes(p).topics, p.agent.embed_long, p.agent.embed_session).eval()
+    for q in m.parameters():
+        q.requires_grad_(False)
+    return m
+
+
 def load(path=common.ENC_DIR / "encoders.pt") -> ClickModel:
     blob = torch.load(path, weights_only=True)
     m = ClickModel(**blob["sizes"])
