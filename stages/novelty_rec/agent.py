@@ -128,7 +128,7 @@ def lifetime(agent: Agent, env: sim.UserSim, enc, record: bool = False) -> dict:
     N = B // S
     r = p.reward
     lam_nov, lam_div = (r.novelty, r.diversity) if v.novelty_reward else (0.0, 0.0)
-    T, K = s.sessions * s.session_len, s.sessions
+    K = s.sessions
     low = {k: [] for k in ("obs", "actions", "logp", "values", "rewards")}
     high = {k: [] for k in ("obs", "actions", "logp", "values", "rewards")}
     rec = {k: np.zeros((K, B), dtype=np.float32) for k in ("goal", "p", "clicks", "novel", "diversity", "reward")}

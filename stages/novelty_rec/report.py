@@ -41,7 +41,10 @@ OUR_READING = [
     "Agent: both levels are PPO actor-critics from hrlzoo/algos/ppo.py (5 seeds in one batched network); the "
     "high level picks a novelty goal from params `agent.goals` once per session, rewarded by the session's summed "
     "r_t; the low level is a softmax over the whole catalogue conditioned on the goal, rewarded by r_t minus "
-    "`reward.goal` x |novel share so far - g| (spec's optional term). Spec B §5.3 names REINFORCE with a baseline "
+    "`reward.goal` x |novel share so far - g| (spec's optional term). The low level's episode is one session (spec B "
+    "§5.3: discount 0.9 within the session), so value that arrives in later sessions (a clicked novel topic's "
+    "interest) reaches it only through the goals; the high level discounts across sessions by `agent.gamma_high` "
+    "(ours). The flat baselines have the low level's horizon only. Spec B §5.3 names REINFORCE with a baseline "
     "or PPO; we use PPO's clipped update with several epochs for every learned method alike, including the "
     "baselines the issue calls 'flat REINFORCE'.",
     "Flat baselines: the same low-level network with g = 0 and no goal term; `flat` on the same r_t, "
