@@ -27,8 +27,8 @@ OUR_READING = [
     "agent's inputs, its rewards, the baselines and every size are our reading of spec B §5.3-5.5. Nothing here "
     "is the paper's number or its exact method; no published number stands beside ours because none is known to us.",
     "Users are simulated (no real data: spec B §0.2, every recommender dataset on PyPI downloads at run time). "
-    "The user model (stages/novelty_rec/sim.py) is spec B §5.5's: nu_u ~ Beta(2, 5), p_us = sigmoid(logit nu_u + "
-    "eps_us) with eps AR(1) (rho 0.5, stationary std 1), Dirichlet topic interests, a click logit with affinity, "
+    "The user model (stages/novelty_rec/sim.py) is spec B §5.5's: nu_u ~ Beta (spec: 2, 5), p_us = sigmoid(logit nu_u "
+    "+ eps_us) with eps AR(1) (spec: rho 0.5, stationary std 1; the values run are in params `sim`), Dirichlet topic interests, a click logit with affinity, "
     "quality, novelty x (p_us - 0.5) and in-session topic fatigue, and interest mass gained by a clicked novel "
     "topic (the delayed payoff). The click model's weights, the Dirichlet concentration, the known topics, the "
     "interest gain are ours, pre-registered in params before any result. Against RecSim's interest-evolution "
@@ -38,7 +38,7 @@ OUR_READING = [
     "Encoders: the long-term and session encoders are MLPs over the recommender's counters (History), pretrained "
     "as parts of a click model on the logs of a behaviour policy (half uniform items, half items of consumed "
     "topics); spec B §5.3's GRU over the session is replaced by the session's counters (ours).",
-    "Agent: both levels are PPO actor-critics from hrlzoo/algos/ppo.py (5 seeds in one batched network); the "
+    "Agent: both levels are PPO actor-critics from hrlzoo/algos/ppo.py (every seed of params in one batched network); the "
     "high level picks a novelty goal from params `agent.goals` once per session, rewarded by the session's summed "
     "r_t; the low level is a softmax over the whole catalogue conditioned on the goal, rewarded by r_t minus "
     "`reward.goal` x |novel share so far - g| (spec's optional term). The low level's episode is one session (spec B "
