@@ -5,6 +5,7 @@ stages (where the DAG is going as papers are added).
     python benchmarks/dag_overhead.py                 # both parts
     python benchmarks/dag_overhead.py --no-rebuild    # the no-op timings only (a minute)
     python benchmarks/dag_overhead.py --stages 150    # the generated DAG's size
+    python benchmarks/dag_overhead.py --generated-only --repeat 3   # that DAG's no-op timings only
     python benchmarks/dag_overhead.py --before main --before-venv /path/to/.venv
         # beside each no-op figure, the same with another revision's Snakefile and DAG code
         # and another environment (main's, before the overhead work): the ratio before / now
@@ -13,8 +14,11 @@ Rebuild: in temporary clones at `smoke` scale, a full `dvc repro` (serial), `sna
 (+ `dvc commit -f`) and `make repro` (hrlzoo.pipeline.repro: DVC decides, the stages run side
 by side, then `dvc commit -f`), timed once each, and the ratio serial / parallel.
 
-No-op: in an up-to-date repository, `dvc repro`, `dvc status` and `snakemake -n` (planning every
-rule from dvc.yaml through DVC's resolver), each repeated; median and spread in seconds.
+No-op: in an up-to-date repository, `dvc repro`, `dvc status`, `snakemake -n` (planning every
+rule from dvc.yaml through DVC's resolver) and `make repro` (its fast path,
+hrlzoo.pipeline.uptodate: nothing DVC looks at changed since DVC last said "up to date") and
+`make repro --full` (DVC asked again), each repeated; median and spread in seconds. Then one
+no-op `dvc repro` under cProfile, its time split into where DVC spends it.
 The real DAG is the smoke clone `dvc repro` built. The generated one copies the real stages
 (their dependencies, params and outputs, so the same files are hashed and the same params
 read) as many times as it takes to reach `--stages`, each copy writing its own outputs, with
@@ -58,13 +62,17 @@ def no_op_timings(repo: Path, label: str, before: tuple[str, Path] | None = None
     n_stages = len(run("dvc stage list --all", cwd=repo).stdout.splitlines())
     status = run("dvc status", cwd=repo).stdout
     assert "up to date" in status, status
+    py = f"{env_with_venv()['PATH'].split(os.pathsep)[0]}/python"
+    run(f"{py} -m hrlzoo.pipeline.repro --dry", cwd=repo)  # make repro's first no-op: DVC's verdict, recorded
     for what, cmd in (("dvc repro (no-op)", "dvc repro"), ("dvc status", "dvc status"),
-                      ("snakemake -n", "snakemake -n")):
+                      ("snakemake -n", "snakemake -n"),
+                      ("make repro (no-op)", f"{py} -m hrlzoo.pipeline.repro"),
+                      ("make repro --full", f"{py} -m hrlzoo.pipeline.repro --full")):
         times = [timed(cmd, repo) for _ in range(REPEAT)]
         now = statistics.median(times)
         line = (f"{label:9s} {n_stages:4d} stages  {what:18s} {now:6.2f} s median "
                 f"(min {min(times):.2f}, max {max(times):.2f}; {REPEAT} runs)")
-        if before:
+        if before and not what.startswith("make repro"):  # (the fast path is new: no before)
             rev, venv = before
             saved = {f: (repo / f).read_text() for f in BEFORE_FILES}
             root = Path(__file__).resolve().parents[1]
@@ -78,6 +86,32 @@ def no_op_timings(repo: Path, label: str, before: tuple[str, Path] | None = None
                     (repo / f).write_text(text)
             line += f"; {rev} with {venv}: {old:6.2f} s, ratio {old / now:.2f}"
         print(line, flush=True)
+    where_dvc_spends(repo, label, n_stages)
+
+
+# DVC's functions that a no-op `dvc repro` spends its time in (cumulative, from cProfile)
+PARTS = (("params files re-parsed and looked up, once per stage", "dvc/dependency/param.py", "read_param_file"),
+         ("dvc.yaml + dvc.lock parsed and validated", "dvc/dvcfile.py", "_load_yaml"),
+         ("per-stage rwlock (.dvc/tmp/rwlock edited twice)", "dvc/rwlock.py", "rwlock"),
+         ("outputs stat'ed, hashes looked up in the state db", "dvc/output.py", "status"),
+         ("every dependency checked (params included)", "dvc/stage/__init__.py", "_changed_deps"))
+
+
+def where_dvc_spends(repo: Path, label: str, n_stages: int) -> None:
+    """A no-op `dvc repro` under cProfile (its own `--cprofile-dump`), the total split into
+    the parts above (cumulative: the last one includes the first)."""
+    import pstats
+
+    dump = repo / ".dvc" / "tmp" / "noop.prof"
+    run(f"dvc repro -q --cprofile-dump {dump}", cwd=repo)
+    stats = pstats.Stats(str(dump)).stats  # {(file, line, func): (cc, nc, tt, ct, callers)}
+    total = max(v[3] for v in stats.values())
+    print(f"{label:9s} {n_stages:4d} stages  no-op dvc repro under cProfile: {total:.2f} s in all", flush=True)
+    for what, file, func in PARTS:
+        hits = [v for (f, _, fn), v in stats.items() if f.endswith(file) and fn == func]
+        ct, calls = sum(v[3] for v in hits), sum(v[1] for v in hits)
+        print(f"{label:9s} {n_stages:4d} stages    {100 * ct / total:4.0f}% {what} ({calls} calls)", flush=True)
+    dump.unlink()
 
 
 def generated_dag(dst: Path, n_stages: int) -> Path:
@@ -89,6 +123,7 @@ def generated_dag(dst: Path, n_stages: int) -> Path:
     repo = clone_worktree(dst)
     specs = dvc_stages(repo)
     copies = -(-n_stages // len(specs))
+    produced = {o for s in specs for o in s.outs}  # a committed input (not any stage's output) stays shared
     stages, cmds = {}, []
     for i in range(copies):
         def moved(path: str) -> str:
@@ -100,7 +135,7 @@ def generated_dag(dst: Path, n_stages: int) -> Path:
             params = [{f: sorted(v)} if v else f for f, v in s.param_values.items()]
             outs = [moved(o) for o in s.outs]
             stages[f"{s.rule}_{i}"] = {"cmd": WRITE_OUTS + " ".join(outs),
-                                        "deps": [moved(d) for d in s.deps], "params": params,
+                                        "deps": [moved(d) if d in produced else d for d in s.deps], "params": params,
                                         "outs": [{o: {"cache": not o.startswith("reports/")}} for o in outs]}
             cmds.append(stages[f"{s.rule}_{i}"]["cmd"])
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
@@ -153,18 +188,24 @@ def rebuilds(tmp: Path, cores: int, before=None) -> None:
 
 
 def main() -> None:
+    global REPEAT
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-rebuild", action="store_true", help="skip the smoke rebuilds (the real DAG's "
                     "no-op timings then run in a clone whose stages are built as the generated ones)")
     ap.add_argument("--stages", type=int, default=150, help="size of the generated DAG")
     ap.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--generated-only", action="store_true", help="only the generated DAG's no-op timings")
+    ap.add_argument("--repeat", type=int, default=REPEAT, help="runs of each no-op command (median)")
     ap.add_argument("--before", help="a git revision to compare the no-op times with (e.g. main)")
     ap.add_argument("--before-venv", type=Path, help="the environment of that revision")
     args = ap.parse_args()
     before = (args.before, args.before_venv) if args.before else None
+    REPEAT = args.repeat
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if args.no_rebuild:
+        if args.generated_only:
+            pass
+        elif args.no_rebuild:
             from hrlzoo.pipeline.dag import dvc_stages
 
             no_op_timings(generated_dag(tmp / "real", len(dvc_stages(Path(__file__).parents[1]))), "real", before)

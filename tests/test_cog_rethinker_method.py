@@ -251,6 +251,24 @@ def test_rescued_solutions_enter_the_group():
     assert torch.equal(roll.logprobs[2:], torch.zeros_like(roll.logprobs[2:]))
 
 
+
+def test_smoke_reference_rows_enter_only_groups_of_equal_rewards():
+    """hrlzoo/algos/reference.py: a group whose rewards are all equal gets the reference
+    solution in its first row, scored by the reward function; a mixed group is left alone."""
+    from hrlzoo.algos.reference import with_references
+    from hrlzoo.lm.tasks import correctness_reward
+
+    model = tiny_model()
+    q1, q2 = P("+*-+", [1, 2, 3, 4, 5]), P("++", [1, 2, 3])
+    batch = fake_batch([q1, q2], [wrong_direct(q1)] * 3 + [solution(q2)] + [wrong_direct(q2)] * 2, 3)
+    assert batch.rewards.tolist() == [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
+    new = with_references(batch, 1, model, TOK, 1.0, correctness_reward)
+    assert new.rewards.tolist() == [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
+    assert new.samples[0].text == solution(q1) and new.samples[3].text == batch.samples[3].text
+    assert group_advantages(new.rewards).abs().min() > 0  # every group now has a signal
+    assert with_references(batch, 0, model, TOK, 1.0, correctness_reward) is batch
+    assert with_references(batch, 5, model, TOK, 1.0, correctness_reward).rewards[0].tolist() == [1.0, 1.0, 0.0]
+
 def two_steps():
     """Two Cog-Rethinker steps of a tiny model: (their statistics, the parameters after)."""
     model = tiny_model(max_seq_len=320)

@@ -123,3 +123,17 @@ def test_rl_stages_run_every_method_once():
     assert declared == GROUPS
     methods = yaml.safe_load((ROOT / "params" / f"{PAPER}.yaml").read_text())["methods"]
     assert sorted(m for ms in GROUPS.values() for m in ms) == sorted(methods)
+
+
+def test_smoke_rl_makes_a_real_update_in_every_method(smoke_run):
+    """At `smoke` the tiny base never answers right; the reference rows (sizes.smoke.rl) keep
+    groups through DAPO's filter, so every method's every step is a clipped-loss update with
+    non-zero advantages and a non-zero gradient, the path the `cpu` scale runs."""
+    import polars as pl
+
+    for group, methods in GROUPS.items():
+        log = pl.read_parquet(smoke_run / "data" / PAPER / "rl" / group / "log.parquet")
+        assert sorted(log["method"].unique()) == sorted(methods)
+        assert (log["groups_kept"] >= 1).all(), log.select("method", "seed", "step", "groups_kept")
+        assert (log["utilisation"] > 0).all()  # groups whose rewards differ: non-zero advantages
+        assert (log["grad_norm"] > 0).all() and log["loss"].is_finite().all()

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from conftest import ROOT, run
-from hrlzoo.pipeline.dag import StageSpec, dvc_edges, dvc_stages
+from hrlzoo.pipeline.dag import CHECK_MARKER, StageSpec, dvc_edges, dvc_stages
 
 
 def snakemake_dag(root: Path, *flags: str) -> tuple[set[str], set[tuple[str, str]]]:
@@ -25,6 +25,15 @@ def test_snakemake_dag_equals_dvc_dag():
     assert nodes == dvc_nodes
     assert edges == dvc
     assert len(edges) > 10  # HERON alone has more than ten edges
+
+
+def test_every_stage_waits_for_the_params_check():
+    """A stage without the marker may run before `params_check` (DVC orders independent
+    stages as it likes): a bad params file would then fail inside it, not at the check."""
+    specs = dvc_stages(ROOT)
+    check = [s.name for s in specs if s.outs == [CHECK_MARKER]]
+    assert check == ["params_check"]
+    assert [s.name for s in specs if s.name != "params_check" and CHECK_MARKER not in s.deps] == []
 
 
 def test_slurm_profile_plans_the_whole_dag():
@@ -66,3 +75,38 @@ def test_stage_names_do_not_depend_on_the_current_directory(tmp_path, monkeypatc
     assert sorted(s.name for s in dvc_stages(ROOT)) == here
     assert {a for edge in dvc_edges(ROOT) for a in edge} <= set(here)
     assert "heron_labels" in here
+
+
+def test_an_edit_of_another_scales_sizes_stales_nothing(tmp_path):
+    """HBPO's and Cog-Rethinker's stages track `sizes.${scale}` (dvc.yaml stage vars): at `cpu`
+    an edit of `sizes.smoke` changes no tracked value, for DVC and for the Snakefile's rule
+    params alike (both read dvc_stages); a change of scale moves every key to that scale."""
+    import shutil
+    import subprocess
+
+    from conftest import set_param
+
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    shutil.copytree(ROOT / "params", tmp_path / "params")
+    subprocess.run("dvc init --no-scm -q", cwd=tmp_path, shell=True, check=True)
+    papers = ("hbpo", "cog_rethinker")
+
+    def tracked():
+        return {s.name: s.param_values for s in dvc_stages(tmp_path) if s.name.startswith(papers)}
+
+    at_cpu = tracked()
+    keys = {k for v in at_cpu.values() for f in v.values() for k in f if k.startswith("sizes")}
+    assert keys and all(k.startswith("sizes.cpu") for k in keys), keys
+    for paper in papers:
+        p = tmp_path / "params" / f"{paper}.yaml"
+        text = p.read_text()
+        i = text.index("\n  smoke:")
+        p.write_text(text[:i] + text[i:].replace("steps: 2,", "steps: 3,", 1))
+        assert p.read_text() != text
+    assert tracked() == at_cpu
+    for paper in papers:
+        set_param(tmp_path, paper, "scale", "smoke")
+    at_smoke = tracked()
+    keys = {k for v in at_smoke.values() for f in v.values() for k in f if k.startswith("sizes")}
+    assert keys and all(k.startswith("sizes.smoke") for k in keys), keys
+    assert at_smoke != at_cpu

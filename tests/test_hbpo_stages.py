@@ -136,3 +136,38 @@ def test_verbose_trace_variants():
         assert head.startswith("37+4=41;41-8=33;33+2=35;chk ") and 1 <= head.count("chk") <= 3
         inline = trace(q, "verbose", np.random.default_rng(seed), SFTData(checks="inline"))
         assert sorted(inline.split(";")) == sorted(end.split(";"))   # the same re-checks, other places
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_smoke_rl_makes_a_real_update(smoke_run, method, monkeypatch):
+    """At `smoke` the tiny base never answers right; the reference rows (sizes.smoke.rl) give
+    every method's update non-zero advantages and a gradient that moves the weights, as at `cpu`."""
+    import copy
+
+    import numpy as np
+    import torch
+
+    from hrlzoo.algos.grpo import group_advantages
+    from hrlzoo.pipeline.params import load_params
+    from stages.hbpo import common, rl
+    from stages.hbpo.params import HBPOParams, sizes
+
+    tmp, _, _ = smoke_run
+    monkeypatch.chdir(tmp)
+    p = load_params("hbpo", HBPOParams)
+    assert p.scale == "smoke" and sizes(p).rl.reference_rows >= 1
+    model, tok = common.load_base("cpu")
+    model.train()
+    trainer, _ = rl.make_trainer(p, method, model, tok, seed=0)
+    items = [next(common.problem_stream(p, np.random.default_rng(0))) for _ in range(sizes(p).rl.prompts)]
+    batch = trainer.rollout(items)
+    adv = (trainer.advantage_fn(batch.rewards, batch) if trainer.advantage_fn is not None else
+           group_advantages(batch.rewards, std_normalize=True, eps=1e-6))
+    assert adv.abs().max() > 0.1, (batch.rewards, adv)
+    before = copy.deepcopy(model.state_dict())
+    stats = trainer.step(items)
+    assert stats["groups_kept"] == len(items) and stats["grad_norm"] > 0, stats
+    lr, wd = sizes(p).rl.lr, p.rl.weight_decay
+    moved = max((w - before[k] * (1 - lr * wd)).abs().max().item() for k, w in model.state_dict().items()
+                if w.dtype.is_floating_point)
+    assert moved > lr / 10, moved  # more than weight decay alone: Adam's first step is about lr per weight

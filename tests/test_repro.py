@@ -57,3 +57,93 @@ def test_leftover_partials_of_killed_stages_are_removed_whatever_serves_the_reru
     assert remove_partials(tmp_path, {"s": spec}) == 2
     assert sorted(p.name for p in (tmp_path / "data/a").iterdir()) == ["run"]  # the artifact stays
     assert not list((tmp_path / "reports/a").iterdir())
+
+
+def _old(root, seconds=60):
+    """Every file of `root` older than the racy window (as a tree that was built a while ago)."""
+    import os
+    import time
+
+    t = time.time() - seconds
+    for p in root.rglob("*"):
+        os.utime(p, (t, t), follow_symlinks=False)
+
+
+def test_the_up_to_date_stamp_holds_only_while_nothing_it_watches_changes(tmp_path):
+    from hrlzoo.pipeline import uptodate
+
+    (tmp_path / "data/run").mkdir(parents=True)
+    (tmp_path / "data/run/model.pt").write_text("w")
+    (tmp_path / "data/run/__pycache__").mkdir()  # .dvcignore'd: DVC does not hash it
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params/x.yaml").write_text("a: 1\n")
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / ".dvcignore").write_text("# comment\n__pycache__/\n*.partial\n")
+    watched = ["data/run", "data/.run.partial", "missing.txt"]
+    k = uptodate.key(["x_report"], [])
+    _old(tmp_path)
+    before = uptodate.signature(tmp_path, watched + list(uptodate.ALWAYS))
+    assert before["missing.txt"] is None and "data/run/model.pt" in before
+    assert not any("__pycache__" in p for p in before)
+    assert uptodate.record(tmp_path, k, watched + list(uptodate.ALWAYS), before, 7)
+    assert uptodate.unchanged(tmp_path, k) == 7
+    assert uptodate.unchanged(tmp_path, uptodate.key([], [])) is None  # other targets: ask DVC
+    (tmp_path / "data/run/__pycache__/m.pyc").write_text("ignored")
+    assert uptodate.unchanged(tmp_path, k) == 7
+    for change in (lambda: (tmp_path / "params/x.yaml").write_text("a: 2\n"),  # an edit
+                   lambda: (tmp_path / "data/run/extra.pt").write_text("new"),  # a file added
+                   lambda: (tmp_path / "data/.run.partial").mkdir(),  # a killed run's leftover
+                   lambda: (tmp_path / "data/run/model.pt").unlink()):  # an output removed
+        _old(tmp_path)
+        before = uptodate.signature(tmp_path, watched + list(uptodate.ALWAYS))
+        assert uptodate.record(tmp_path, k, watched + list(uptodate.ALWAYS), before, 7)
+        change()
+        assert uptodate.unchanged(tmp_path, k) is None
+    # a file younger than the racy window (its next edit could keep its mtime): nothing recorded
+    uptodate.forget(tmp_path)
+    (tmp_path / "params/x.yaml").write_text("a: 3\n")
+    before = uptodate.signature(tmp_path, watched + list(uptodate.ALWAYS))
+    assert not uptodate.record(tmp_path, k, watched + list(uptodate.ALWAYS), before, 7)
+    assert uptodate.unchanged(tmp_path, k) is None
+
+
+def test_make_repro_says_nothing_to_run_without_dvc_only_when_dvc_said_so(tmp_path, monkeypatch, capsys):
+    """A one-stage DVC repository: the first no-op `make repro` asks DVC and records its verdict;
+    the second answers from the stamp without opening DVC; an edited dependency goes to DVC."""
+    import subprocess
+
+    import pytest
+
+    from hrlzoo.pipeline import check, repro, uptodate
+
+    def sh(cmd):
+        subprocess.run(cmd, cwd=tmp_path, shell=True, check=True, capture_output=True)
+
+    (tmp_path / "in.txt").write_text("1")
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  a:\n    cmd: cp in.txt out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n")
+    sh("git init -q && dvc init -q && dvc repro -q")
+    _old(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(check, "main", lambda argv: 0)  # no params files in this repository
+    assert repro.main([]) == 0
+    assert "all 1 stages are up to date: nothing to run\n" in capsys.readouterr().out
+    assert (tmp_path / uptodate.FILE).exists()
+
+    def no_dvc(*a, **k):
+        raise AssertionError("DVC asked")
+
+    monkeypatch.setattr(repro, "plan", no_dvc)
+    assert repro.main([]) == 0
+    assert "no file DVC looks at changed" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="DVC asked"):
+        repro.main(["--full"])
+    (tmp_path / "in.txt").write_text("2")
+    with pytest.raises(AssertionError, match="DVC asked"):
+        repro.main([])
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(check, "main", lambda argv: 0)
+    assert repro.main(["--dry"]) == 0
+    assert "1 of 1 stages to run" in capsys.readouterr().out
+    assert not (tmp_path / uptodate.FILE).exists()

@@ -1,12 +1,14 @@
 """`make repro`: rebuild what is out of date on every core, saying first what it will run and
 for how long, then showing progress over the DAG.
 
-    python -m hrlzoo.pipeline.repro [--cores N] [--dry] [STAGE ...] [--single STAGE ...]
+    python -m hrlzoo.pipeline.repro [--cores N] [--dry] [--full] [STAGE ...] [--single STAGE ...]
 
 STAGE: a target with everything upstream (none: every stage); `--single`: a stage without its
 upstream (`make repro PAPER=heron` adds `--single summary`: the summary reads every paper's
 committed metrics.json, and HERON's alone must not rebuild the others).
 
+0. Nothing DVC looks at changed since it last found every chosen stage up to date
+   (`hrlzoo.pipeline.uptodate`: the stats of every file it reads): "nothing to run", at once.
 1. Every params file is checked (`hrlzoo.pipeline.check`): a bad one exits 2 before anything.
 2. DVC decides what is out of date (`stage.changed()`: commands, dependencies, params and
    outputs against dvc.lock, as `dvc status` does), plus everything downstream of that (but not
@@ -40,8 +42,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hrlzoo.pipeline import timings
-from hrlzoo.pipeline.stage import partial_path, remove
+from hrlzoo.pipeline import timings, uptodate
+from hrlzoo.pipeline.stage import git_identity_problem, partial_path, remove
 
 LOGS = Path("logs")
 
@@ -327,19 +329,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cores", type=int, default=0, help="cores to fill (default 0: every core of the machine)")
     ap.add_argument("--dry", action="store_true",
                     help="print the plan, run nothing (outputs the cache holds are still checked out)")
+    ap.add_argument("--full", action="store_true",
+                    help="ask DVC even when nothing it looks at changed since it last found everything up to date")
     args = ap.parse_args(argv)
     root = Path.cwd()
+    k = uptodate.key(args.targets, args.single)
+    if not args.full:
+        n = uptodate.unchanged(root, k)
+        if n is not None and git_identity_problem() is None:  # the rest of check.main depends on files
+            print(f"[repro] all {n} stages are up to date: nothing to run (no file DVC looks at changed "
+                  f"since it last found them up to date; --full asks it again)", flush=True)
+            return 0
     if check.main([]) != 0:
         return 2
     cores = args.cores or cores_available()
     specs = {s.name: s for s in dvc_stages(root)}
+    watched = uptodate.paths_of(specs, list(specs))
+    before = uptodate.signature(root, watched)
     if not args.dry:
         n = remove_partials(root, specs)
         if n:
             print(f"[repro] removed {n} leftover .partial files of killed stages", flush=True)
     jobs, total = plan(root, args.targets, specs, args.single)
     print_plan(jobs, total, cores)
-    if args.dry or not jobs:
+    if not jobs:
+        uptodate.record(root, k, watched, before, total)
+        return 0
+    uptodate.forget(root)
+    if args.dry:
         return 0
     return run(jobs, cores, root, total)
 

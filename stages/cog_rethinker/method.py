@@ -49,9 +49,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from hrlzoo.algos.grpo import (GroupBatch, GRPOConfig, GRPOTrainer, Sample, drop_uniform_groups,
+from hrlzoo.algos.grpo import (GroupBatch, GRPOConfig, GRPOTrainer, drop_uniform_groups,
                                group_advantages, policy_loss, ppo_update, rollout_groups)
-from hrlzoo.lm.sampler import Rollout, completion_logprobs
+from hrlzoo.algos.reference import splice_completions, with_references
 from hrlzoo.lm.sft import collate_pairs, completion_nll
 from hrlzoo.lm.tasks import (ANSWER_MARK, Problem, correctness_reward, decomposition_prompt, decomposition_solution,
                              demonstration, direct_prompt, keywords, op_steps, parse_answer, reflection_prompt,
@@ -192,8 +192,10 @@ class CogRethinker:
     buffer and the method's switches. `step(problems)` does one RL step and returns its stats."""
 
     def __init__(self, model, tok, method: MethodParams, cfg: GRPOConfig, buffer: DemoBuffer, *,
-                 rescue_samples: int, max_decomp_tokens: int, sft_lambda: float, n_demos: int, seed: int):
+                 rescue_samples: int, max_decomp_tokens: int, sft_lambda: float, n_demos: int, seed: int,
+                 reference_rows: int = 0):
         self.tok, self.method, self.cfg, self.buffer = tok, method, cfg, buffer
+        self.reference_rows = reference_rows  # smoke only (hrlzoo/algos/reference.py); 0: the method
         self.rescue_samples, self.max_decomp_tokens = rescue_samples, max_decomp_tokens
         self.sft_lambda, self.n_demos = sft_lambda, n_demos
         self.max_seq_len = model.cfg.max_seq_len
@@ -315,6 +317,9 @@ class CogRethinker:
         batch = direct
         if self.method.rescued_to_group and res.rescued:
             batch = splice_rescued(direct, res.rescued, self.model, self.tok, cfg.temperature)
+        if self.reference_rows:
+            batch = with_references(batch, self.reference_rows, self.model, self.tok, cfg.temperature,
+                                    correctness_reward)
         kept = drop_uniform_groups(batch) if cfg.dynamic_sampling else batch
         pairs = self.sft_pairs(problems, res) if self.method.sft else []
         extra = None
@@ -358,40 +363,9 @@ def splice_rescued(batch: GroupBatch, rescued: dict[int, list[str]], model, tok,
     """`rescued_to_group`: the first rows of each rescued group replaced by up to G/2 of its
     rescued direct-template texts (reward 1, old log-probs = the current policy's)."""
     G = batch.group_size
-    rows, comps = [], []
-    for g in sorted(rescued):
-        for j, text in enumerate(rescued[g][: G // 2]):
-            rows.append(g * G + j)
-            comps.append(tok.encode(text, eos=True))
-    if not rows:
-        return batch
-    roll = batch.rollout
-    B, N0 = roll.tokens.shape
-    N = max(N0, max(len(c) for c in comps))
-    tokens = torch.full((B, N), tok.pad_id, dtype=roll.tokens.dtype, device=roll.tokens.device)
-    tokens[:, :N0] = roll.tokens
-    mask = torch.zeros((B, N), dtype=torch.bool, device=roll.mask.device)
-    mask[:, :N0] = roll.mask
-    logprobs = torch.zeros((B, N), dtype=roll.logprobs.dtype, device=roll.logprobs.device)
-    logprobs[:, :N0] = roll.logprobs
-    finished = roll.finished.clone()
-    for r, c in zip(rows, comps):
-        tokens[r] = tok.pad_id
-        tokens[r, :len(c)] = torch.as_tensor(c, dtype=tokens.dtype)
-        mask[r] = False
-        mask[r, :len(c)] = True
-        finished[r] = True
-    new = Rollout(roll.prompt_ids, roll.prompt_mask, tokens, mask, logprobs, finished)
-    idx = torch.as_tensor(rows, dtype=torch.long)
-    with torch.no_grad():
-        logprobs[idx] = completion_logprobs(model, new.select(idx), temperature=temperature).to(logprobs.dtype)
-    rewards = batch.rewards.clone()
-    samples = list(batch.samples)
-    for r, c in zip(rows, comps):
-        rewards[r // G, r % G] = 1.0
-        old = samples[r]
-        samples[r] = Sample(old.item, old.index, tok.decode(c[:-1]), len(c), True)
-    return GroupBatch(list(batch.items), new, rewards, samples, G)
+    comps = {g * G + j: tok.encode(text, eos=True)
+             for g in sorted(rescued) for j, text in enumerate(rescued[g][: G // 2])}
+    return splice_completions(batch, comps, model, tok, temperature, 1.0)
 
 
 def make_config(algo: str, *, group_size: int, max_new_tokens: int, lr: float, eps_low: float, eps_high: float,

@@ -120,6 +120,9 @@ class RLSizes:
     max_decomp_tokens: int = knob(144, ge=8, help="decomposition completion cap (its lines are longer)")
     eval_every: int = knob(5, ge=1, help="RL steps between held-out accuracy points of the curve")
     microbatch_rows: int = knob(64, ge=0, help="rows per forward/backward of the update (exact accumulation)")
+    reference_rows: int = knob(0, ge=0, help="smoke only: the first n rollouts of every group whose rewards are all equal replaced by the "
+                         "reference solution (hrlzoo/algos/reference.py), so a tiny model's update has non-zero "
+                         "advantages; 0 = the method (cpu, paper)")
 
 
 @dataclass

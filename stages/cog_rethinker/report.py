@@ -104,51 +104,45 @@ DEVIATIONS = [
     "Generated tokens count every completion token of the training rollouts (all three templates); prompt "
     "tokens, which are longer for the decomposition (demos) and reflection prompts, are logged "
     "(`prompt_tokens`) but not part of the compute-fair budget.",
-    "Not run: the strong-base control of spec_B §6.5 (a base taught the direct template on every k), "
-    "the lambda sweep, and the `rescued_to_group` flag on top of SFT.",
+    "Not run: the strong-base control of spec_B §6.5 (a base taught the direct template on every k) and "
+    "the `rescued_to_group` flag on top of SFT; the lambda sweep runs lambda = 0.1, 0.3 and 1 (spec_B §6.3).",
 ]
 
 # ----------------------------------------------------------------------------- tables
-TIMING = ("Timing of the `cpu` sizes (2 cores, no other heavy job): the full rebuild `snakemake --cores 2 --forceall "
-          "reports/cog_rethinker/metrics.json` took 19 min 05 s wall and 36.0 CPU-min (user 2098 s + sys 62 s; "
-          "lower bound on a quiet machine 18.0 min): data 10 s, the SFT of the base 779 s (1800 steps, 2 threads), the "
-          "two RL stages side by side 263 s (18 runs), evaluation 22 s, report 3 s. That rebuild ran the RL at lr 3e-4 "
-          "(see Deviations); the committed results are its data and base with the RL, evaluation and report stages "
-          "rerun at lr 1e-4 (same sizes): 6 min 03 s wall, 9.7 CPU-min.")
+TIMING = ("Timing of the `cpu` sizes (2 cores; 2026-12-07, issue 14's sizes: 5 seeds, 80 RL steps of 16 problems): "
+          "the RL, evaluation and report stages took 27 min 11 s with `make repro PAPER=cog_rethinker` (the two RL "
+          "stages side by side, one thread each: `main` 21:47, `more` 26:13; evaluation 38 s, report 6 s); the data "
+          "(56 s) and the SFT of the base (18 min 14 s, 1800 steps, 2 threads; measured in the same sitting on a shared "
+          "machine) were up to date, so a rebuild from nothing runs about 46 min, over issue 14's 45.")
 
-DIAGNOSIS = """Our reading of the run committed in stop 10 (2026-12-03: `cpu` scale, 3 seeds, RL at lr
-1e-4; written after seeing it), so check it still applies to another run:
+DIAGNOSIS = """Our reading of the run committed on 2026-12-07 (`cpu` scale, 5 seeds, 80 RL steps of 16
+problems at lr 1e-4; the tables above are that run). It was written after seeing it, so check it
+still applies to another run:
 
-- **The base now has the contrast the method needs** (gate table): the direct template solves
-  every taught level (k = 2, 3) and almost nothing beyond (0-3% at k = 4-6), the decomposition
-  template solves 80% at k = 4 and 10-17% at k = 5-6, reflection repairs a one-step error almost
-  always. So the zero-accuracy mass exists (about 55% of every step's training problems, nearly
-  all at k >= 4, which are 60% of them) and the hierarchy works: Cog-Rethinker rescues about half of those problems per
-  step (0.28 of the step's problems; 1.7 by decomposition and 0.6 by reflection out of 8), its
-  demo buffer grows by 60-80 solved decompositions per run, and about 2.4 rewritten,
-  verified direct-template solutions per step (85-111 per run) enter L_SFT.
-- **But 40 steps of that signal do not teach the direct template the hard levels.** Test
-  accuracy on k = 5-6 stays at the base's 1-3% for every method, Cog-Rethinker included
-  (its per-level row above). A direct trace for k > 3 is a length the base never produced
-  in that template; about 100 examples spread over 40 optimizer steps at lr 1e-4 are far fewer
-  than the thousands of examples per level its SFT needed to learn a template at one length.
-  Hence no gain on hard problems, no faster fall of the zero-accuracy fraction (which counts
-  exactly those problems), and no ablation that differs from another.
-- **The SFT term costs accuracy on the easy levels.** Every method that adds L_SFT
-  (cog_rethinker, no_reflection) loses 9-10 points on k = 2-3 (0.90 against DAPO's 0.99),
-  while no_sft, which feeds the same rescued solutions as reward-1 samples into the DAPO group,
-  does not: lambda = 1 on a handful of long, new-length sequences per step moves the shared
-  weights more than the policy-gradient term does. The old percentile bootstrap called
-  this difference significant (cog_beats_dapo_equal_steps, then not reproduced); the paired t
-  interval over 3 seeds (-0.16 to +0.08) does not. Either way it is a cost of the distillation at
-  this scale, not evidence against the mechanism on hard problems, where both stay at the floor.
-- **Cost.** Cog-Rethinker generated 2.3 times DAPO's completion tokens and 3.6 times its prompt
-  tokens (demos, wrong solutions) for the same 40 steps; at DAPO's token budget it has had about 18
-  of its 40 steps.
-- **What would test the claims:** more RL steps (spec_B §6.5: 60-100 of 16 problems) so that the
-  distilled set reaches the hundreds per level, a lambda sweep (spec_B §6.3: 0.1-1; lower lambda
-  should remove the easy-level cost), or a replay of earlier steps' rescued solutions; on 2 CPU
-  cores the base's SFT already takes 13 of the 19 minutes. `scale: paper` on a GPU can."""
+- **The hierarchy works, and now it reaches the policy on k = 4.** About 55% of each step's
+  problems have zero accuracy; Cog-Rethinker rescues about a fifth of the step's problems
+  (2.2 by decomposition and 0.9 by reflection out of 16) and its demo buffer doubles (180 to
+  359). At 80 steps the distilled solutions start to teach the direct template a length it
+  never produced: k = 4 goes from 0.0 (base) to 0.10 (Cog-Rethinker), 0.19 (lambda 0.3), 0.22
+  (no reflection) and 0.14 (no SFT, rescued solutions in the group), against 0.003 for DAPO.
+  On the hard levels (k = 5-6) every method stays within 1-3%, though Cog-Rethinker's 3% is
+  reliably above DAPO's 1.5% (`cog_gains_on_hard`).
+- **At lambda = 1 the SFT term costs the easy levels what it gains on the hard ones.**
+  Cog-Rethinker loses 7 points on k = 2-3 against DAPO (k = 3: 0.88 against 1.00), so its overall
+  accuracy equals DAPO's. A lower weight keeps most of the gain and loses little: lambda = 0.3
+  beats DAPO by 3.5 points overall (reproduced); lambda = 0.1 is too weak to show (inconclusive).
+  Feeding the same rescued solutions into the DAPO group as reward-1 samples (`no_sft`) beats
+  the SFT channel at lambda = 1 (`sft_channel_beats_group_injection`: not reproduced). Our reading:
+  lambda = 1 on a handful of long, new-length sequences per step moves the shared weights more
+  than the policy-gradient term does; the paper's lambda is for a 7B model with far more data
+  per step.
+- **The ablations do not separate at this size.** Without decomposition, or without reflection,
+  Cog-Rethinker's accuracy is not lower (both intervals include 0; no reflection is 4 points
+  higher on average): with the easy-level cost of lambda = 1 on every arm that has SFT, the
+  components' contributions are smaller than the seed-to-seed spread.
+- **Cost.** Cog-Rethinker generates 2.6 times DAPO's completion tokens and 3.8 times its prompt
+  tokens; at DAPO's token budget (generated, or generated + prompt) it is below DAPO (both
+  equal-token claims: not reproduced)."""
 
 
 def order(df, col="method"):

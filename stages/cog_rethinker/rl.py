@@ -46,7 +46,7 @@ def run_one(ctx: Stage, method: str, seed: int, demos, curve, exclude, base_curv
     torch_seed = int(np.random.default_rng([seed, common.SALT["rl_torch"]]).integers(2**31))
     runner = CogRethinker(model, tok, mp, cfg, seed_buffer(demos, p.decomposition_values), rescue_samples=s.rescue_samples,
                           max_decomp_tokens=s.max_decomp_tokens, sft_lambda=mp.lam(p.rl.sft_lambda), n_demos=p.rl.n_demos,
-                          seed=torch_seed)
+                          seed=torch_seed, reference_rows=s.reference_rows)
     stream = common.ProblemStream(p, seed, exclude)
     logs, curves = [], [{**r, "method": method, "seed": seed} for r in base_curve]
     with ctx.progress(s.steps, f"{method} seed {seed}") as bar:

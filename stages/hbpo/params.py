@@ -126,6 +126,9 @@ class RLSizes:
     lr: float = knob(1e-4, gt=0, help="AdamW lr (paper: 1e-6 for a 1.5B pretrained model; ours trains a tiny GPT "
                      "from scratch)")
     log_every: int = knob(1, ge=1, help="RL steps between rows of the training log")
+    reference_rows: int = knob(0, ge=0, help="smoke only: the first n rollouts of every group whose rewards are all equal replaced by the "
+                         "reference solution (hrlzoo/algos/reference.py), so a tiny model's update has non-zero "
+                         "advantages; 0 = the method (cpu, paper)")
 
 
 @dataclass

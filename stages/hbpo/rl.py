@@ -40,15 +40,21 @@ def reward_spec(p: HBPOParams) -> hbpo.RewardSpec:
 
 def make_trainer_class():
     """GRPOTrainer whose rollouts can carry the prefilled budget token as the first response
-    token (`hbpo.budget_as_action`, the official rollout's layout)."""
+    token (`hbpo.budget_as_action`, the official rollout's layout); at `smoke`, reference rows
+    in every group of equal rewards (`reference_rows`, hrlzoo/algos/reference.py)."""
     from hrlzoo.algos.grpo import GRPOTrainer
+    from hrlzoo.algos.reference import with_references
 
     @dataclass
     class BudgetTrainer(GRPOTrainer):
         budget_action: bool = False
+        reference_rows: int = 0
 
         def rollout(self, items):
             batch = super().rollout(items)
+            if self.reference_rows:
+                batch = with_references(batch, self.reference_rows, self.model, self.tok, self.cfg.temperature,
+                                        self.reward_fn)
             if self.budget_action:
                 batch.rollout = hbpo.budget_as_action(batch.rollout, self.model, self.cfg.temperature)
             return batch
@@ -87,6 +93,16 @@ def method_hooks(p: HBPOParams, method: str, tok):
         def advantage_fn(rewards, batch):
             return hbpo.hbpo_advantages(rewards, per_sample, spec, intra_coef=p.reward.intra_coef)
     return prompt_fn, reward_fn, advantage_fn, per_sample
+
+
+def make_trainer(p: HBPOParams, method: str, model, tok, seed: int):
+    """(the RL trainer of `method` on `model`, the budget of each sample j of a group)."""
+    prompt_fn, reward_fn, advantage_fn, per_sample = method_hooks(p, method, tok)
+    trainer = make_trainer_class()(model, grpo_config(p), prompt_fn=prompt_fn, reward_fn=reward_fn, tok=tok,
+                                   stop_ids=[tok.eos_id], advantage_fn=advantage_fn, seed=seed,
+                                   budget_action=bool(p.methods[method].budgets) and p.reward.budget_in_response,
+                                   reference_rows=sizes(p).rl.reference_rows)
+    return trainer, per_sample
 
 
 def grpo_config(p: HBPOParams):
@@ -129,10 +145,7 @@ def train_seed(ctx: Stage, method: str, seed: int, out) -> list[dict]:
     model, tok = common.load_base(ctx.device)
     model.train()
     torch.manual_seed(int(np.random.default_rng([seed, common.SALT["rl_torch"]]).integers(2**31)))
-    prompt_fn, reward_fn, advantage_fn, per_sample = method_hooks(p, method, tok)
-    trainer = make_trainer_class()(model, grpo_config(p), prompt_fn=prompt_fn, reward_fn=reward_fn, tok=tok,
-                                   stop_ids=[tok.eos_id], advantage_fn=advantage_fn, seed=seed,
-                                   budget_action=bool(p.methods[method].budgets) and p.reward.budget_in_response)
+    trainer, per_sample = make_trainer(p, method, model, tok, seed)
     stream = common.problem_stream(p, np.random.default_rng([seed, common.SALT["rl_problems"]]))
     rows = []
     with ctx.progress(s.steps, f"{method} seed {seed}") as bar:
