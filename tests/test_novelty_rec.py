@@ -119,23 +119,6 @@ def test_a_group_draws_the_same_whatever_its_neighbours(params):
     assert torch.equal(runs[0], runs[1])
 
 
-def test_inverse_cdf_sampler_draws_the_categorical(params):
-    """hrlzoo's PPO `inverse_cdf` sampler: the frequencies of the policy's own probabilities."""
-    from gymnasium import spaces
-
-    from hrlzoo.algos.ppo import PPO, PPOConfig
-
-    agent = PPO(3, spaces.Discrete(5), PPOConfig(categorical_sampler="inverse_cdf", hidden=(8,)), [0, 1])
-    with torch.no_grad():
-        agent.actor.net[-1].weight.mul_(300.0)  # far from uniform
-    obs = torch.randn(2, 1, 3).expand(2, 40000, 3)
-    a, logp, _ = agent.act(obs)
-    probs = agent.dist(obs[:, :1]).probs[:, 0]
-    freq = torch.stack([torch.bincount(a[s], minlength=5) for s in range(2)]).float() / 40000
-    assert (freq - probs).abs().max() < 0.01
-    assert torch.allclose(logp, agent.dist(obs).log_prob(a))
-
-
 def test_replay_of_the_logs_gives_the_simulators_features(params):
     """encoders.replay rebuilds, from the logged items and clicks alone, the History the simulator had."""
     import polars as pl
