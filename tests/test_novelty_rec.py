@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -171,31 +170,16 @@ def test_variants_see_what_they_should(params):
 def smoke_run(tmp_path_factory):
     import yaml
 
+    from conftest import smoke_train_and_report, smoke_workdir
     from stages.novelty_rec import baselines, encoders, report, simulate, train
 
     tmp = tmp_path_factory.mktemp("novelty_rec")
-    (tmp / "params").mkdir()
-    text = (ROOT / "params/novelty_rec.yaml").read_text()
-    assert "\nscale: cpu\n" in text
-    (tmp / "params/novelty_rec.yaml").write_text(text.replace("\nscale: cpu\n", "\nscale: smoke\n", 1))
-    (tmp / "stages/novelty_rec").mkdir(parents=True)
-    (tmp / "stages/novelty_rec/claims.yaml").write_bytes((ROOT / "stages/novelty_rec/claims.yaml").read_bytes())
-    methods = yaml.safe_load(text)["methods"]
-    old = os.getcwd()
-    os.chdir(tmp)
-    try:
+    with smoke_workdir(tmp, "novelty_rec") as text:
+        methods = yaml.safe_load(text)["methods"]
         assert simulate.main([]) == 0
         assert encoders.main([]) == 0
         assert baselines.main([]) == 0
-        assert train.main(["hrl"]) == 0
-        first = (tmp / "data/novelty_rec/runs/hrl/eval.parquet").read_bytes()
-        assert train.main(["hrl"]) == 0
-        again = (tmp / "data/novelty_rec/runs/hrl/eval.parquet").read_bytes()
-        for m in methods[1:]:
-            assert train.main([m]) == 0
-        assert report.main([]) == 0
-    finally:
-        os.chdir(old)
+        first, again = smoke_train_and_report("novelty_rec", methods, train, report)
     return tmp, first, again
 
 

@@ -23,7 +23,7 @@ class SimParams:
     interest_alpha: float = knob(0.3, gt=0, help="Dirichlet concentration of the topic interests (ours)")
     known_topics: int = knob(3, ge=1, help="topics consumed before the first session: the user's largest interests")
     quality_std: float = knob(1.0, ge=0, help="std of item quality q ~ N(0, std)")
-    click_bias: float = knob(-1.5, help="bias of the click logit")
+    click_bias: float = knob(-1.5, ge=-10, le=10, help="bias of the click logit (ours; within +-10)")
     affinity: float = knob(6.0, ge=0, help="a: weight of theta_u[topic] on a consumed topic")
     quality: float = knob(0.5, ge=0, help="b: weight of item quality")
     novelty: float = knob(4.0, ge=0, help="c: weight of n (p_us - 0.5) on a novel topic")

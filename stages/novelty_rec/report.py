@@ -232,8 +232,11 @@ REBUILD_TIME = (
     "No committed `cpu` run yet. Projected on 2026-12-07 from an unlocked pilot on a shared machine (load about 6 "
     "on 2 cores), not measured: 1.17 s CPU per training iteration (5 seeds x 64 users, one lifetime each), so "
     "400 iterations x 6 methods on 2 cores, plus the logs, the encoders (~20 s), the baselines (~35 s) and this "
-    "report: about 25 min wall with `snakemake --cores 2`. The smoke DAG took 76 s with `snakemake --cores 2` "
-    "on the same loaded machine (most of it process start-up).")
+    "report: about 25 min wall with `snakemake --cores 2`. The smoke DAG (`snakemake --cores 2 "
+    "reports/novelty_rec/metrics.json` at `scale: smoke` in a fresh clone, 11 stages with params_check; unlocked, "
+    "2026-12-07) took 32 s beside one other training process on the 2 cores and 62 s beside two (76 s earlier at load "
+    "about 6): its stages' bodies are about 11 s of the 38 s of stage time, the rest is process start-up (torch, "
+    "polars; Lightning in the encoders), which smaller smoke sizes do not shorten.")
 
 
 def main(argv: list[str] | None = None) -> int:
