@@ -33,6 +33,15 @@ def test_timings_are_recorded_per_scale_and_command(tmp_path):
     timings.record(None, "cpu", 1.0, tmp_path)  # not started as a stage module: nothing recorded
 
 
+
+def test_timings_of_commands_no_stage_runs_are_pruned(tmp_path):
+    timings.record("python -m stages.x.train a", "cpu", 30.0, tmp_path)
+    timings.record("python -m stages.x.old a", "cpu", 40.0, tmp_path)
+    timings.record("python -m stages.x.old a", "smoke", 4.0, tmp_path)
+    assert timings.prune(["python -m stages.x.train  a"], tmp_path) == 2
+    assert timings.load(tmp_path) == {"cpu": {"python -m stages.x.train a": 30.0}}
+    assert timings.prune(["python -m stages.x.train a"], tmp_path) == 0
+
 def test_the_plan_lists_every_stage_with_its_time_and_the_total(capsys):
     jobs = [job("a", 65), job("b", None, ["a"])]
     print_plan(jobs, total_dag=5, cores=2)

@@ -358,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     uptodate.forget(root)
     if args.dry:
         return 0
+    timings.prune([s.cmd for s in specs.values()], root)
     return run(jobs, cores, root, total)
 
 

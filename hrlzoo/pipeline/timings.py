@@ -59,6 +59,27 @@ def record(cmd: str | None, scale: str, seconds: float, root: str | os.PathLike 
         os.replace(tmp, path)
 
 
+def prune(commands, root: str | os.PathLike = ".") -> int:
+    """Drop the entries of commands no stage runs any more (a renamed stage, a changed
+    argument list): `make repro` calls it with dvc.yaml's resolved commands before it runs
+    anything. Returns how many entries it dropped."""
+    path = Path(root) / FILE
+    if not path.exists():
+        return 0
+    keep = {normalise(c) for c in commands}
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = load(root)
+        pruned = {s: {c: t for c, t in v.items() if c in keep} for s, v in data.items()}
+        dropped = sum(len(v) for v in data.values()) - sum(len(v) for v in pruned.values())
+        if dropped:
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(json.dumps({s: dict(sorted(v.items())) for s, v in sorted(pruned.items()) if v},
+                                      indent=1) + "\n")
+            os.replace(tmp, path)
+    return dropped
+
+
 def expected(cmd: str, scale: str, data: dict | None = None) -> float | None:
     """The recorded wall time of `cmd` at `scale`, or None."""
     data = load() if data is None else data
