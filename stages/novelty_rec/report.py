@@ -234,9 +234,10 @@ REBUILD_TIME = (
     "400 iterations x 6 methods on 2 cores, plus the logs, the encoders (~20 s), the baselines (~35 s) and this "
     "report: about 25 min wall with `snakemake --cores 2`. The smoke DAG (`snakemake --cores 2 "
     "reports/novelty_rec/metrics.json` at `scale: smoke` in a fresh clone, 11 stages with params_check; unlocked, "
-    "2026-12-07) took 32 s beside one other training process on the 2 cores and 62 s beside two (76 s earlier at load "
-    "about 6): its stages' bodies are about 11 s of the 38 s of stage time, the rest is process start-up (torch, "
-    "polars; Lightning in the encoders), which smaller smoke sizes do not shorten.")
+    "2026-12-07) took 32 s beside one other training process on the 2 cores, 62 s beside two and 74 s beside three "
+    "(76 s earlier at load about 6), for 32-36 s of CPU time each time: its stages' bodies are about 11 s of the 38 s "
+    "of stage time, the rest is process start-up (torch, polars; Lightning in the encoders), which smaller smoke "
+    "sizes do not shorten (halved sizes measured no faster beside the same load).")
 
 
 def main(argv: list[str] | None = None) -> int:
