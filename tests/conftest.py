@@ -1,4 +1,5 @@
 import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -60,6 +61,40 @@ def smoke_everywhere(repo: Path) -> None:
     """Every paper of `repo` at `scale: smoke`."""
     for params in sorted((repo / "params").glob("*.yaml")):
         set_param(repo, params.stem, "scale", "smoke")
+
+
+@contextlib.contextmanager
+def smoke_workdir(tmp: Path, paper: str):
+    """`tmp` as the working directory of `paper`'s stages run in-process at `scale: smoke`: its
+    params/<paper>.yaml (scale switched from cpu) and stages/<paper>/claims.yaml copied from this
+    tree. Yields the params text; the old working directory comes back after."""
+    text = (ROOT / "params" / f"{paper}.yaml").read_text()
+    smoke, n = re.subn(r"^scale: cpu\b", "scale: smoke", text, count=1, flags=re.M)
+    assert n == 1, f"params/{paper}.yaml: no top-level `scale: cpu` line"
+    (tmp / "params").mkdir(parents=True, exist_ok=True)
+    (tmp / "params" / f"{paper}.yaml").write_text(smoke)
+    (tmp / "stages" / paper).mkdir(parents=True, exist_ok=True)
+    (tmp / "stages" / paper / "claims.yaml").write_bytes((ROOT / "stages" / paper / "claims.yaml").read_bytes())
+    old = os.getcwd()
+    os.chdir(tmp)
+    try:
+        yield text
+    finally:
+        os.chdir(old)
+
+
+def smoke_train_and_report(paper: str, methods: list[str], train, report) -> tuple[bytes, bytes]:
+    """Inside `smoke_workdir`: the first method's `train` stage twice (its eval.parquet's bytes
+    each time, for a determinism check), the other methods once, then the `report` stage."""
+    path = Path("data") / paper / "runs" / methods[0] / "eval.parquet"
+    runs = []
+    for _ in range(2):
+        assert train.main([methods[0]]) == 0
+        runs.append(path.read_bytes())
+    for m in methods[1:]:
+        assert train.main([m]) == 0
+    assert report.main([]) == 0
+    return runs[0], runs[1]
 
 
 def set_param(repo: Path, paper: str, key: str, value: str) -> None:

@@ -212,28 +212,15 @@ def test_dvc_foreach_matches_methods():
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
+    import yaml
+
+    from conftest import smoke_train_and_report, smoke_workdir
     from stages.hamnet import contact, report, train
 
     tmp = tmp_path_factory.mktemp("hamnet")
-    (tmp / "params").mkdir()
-    text = (ROOT / "params/hamnet.yaml").read_text()
-    assert "\nscale: cpu " in text
-    (tmp / "params/hamnet.yaml").write_text(text.replace("\nscale: cpu ", "\nscale: smoke ", 1))
-    (tmp / "stages/hamnet").mkdir(parents=True)
-    (tmp / "stages/hamnet/claims.yaml").write_bytes((ROOT / "stages/hamnet/claims.yaml").read_bytes())
-    old = os.getcwd()
-    os.chdir(tmp)
-    try:
+    with smoke_workdir(tmp, "hamnet") as text:
         assert contact.main([]) == 0
-        assert train.main(["hamnet"]) == 0
-        first = (tmp / "data/hamnet/runs/hamnet/eval.parquet").read_bytes()
-        assert train.main(["hamnet"]) == 0
-        again = (tmp / "data/hamnet/runs/hamnet/eval.parquet").read_bytes()
-        for m in ("monolithic", "hamnet_scratch"):
-            assert train.main([m]) == 0
-        assert report.main([]) == 0
-    finally:
-        os.chdir(old)
+        first, again = smoke_train_and_report("hamnet", yaml.safe_load(text)["methods"], train, report)
     return tmp, first, again
 
 

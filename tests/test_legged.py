@@ -150,29 +150,13 @@ def test_e2e_exploration_decays_as_the_official_curriculum(params):
 def smoke_run(tmp_path_factory):
     import yaml
 
+    from conftest import smoke_train_and_report, smoke_workdir
     from stages.legged import data, report, train
 
     tmp = tmp_path_factory.mktemp("legged")
-    (tmp / "params").mkdir()
-    text = (ROOT / "params/legged.yaml").read_text()
-    assert "\nscale: cpu " in text
-    (tmp / "params/legged.yaml").write_text(text.replace("\nscale: cpu ", "\nscale: smoke ", 1))
-    (tmp / "stages/legged").mkdir(parents=True)
-    (tmp / "stages/legged/claims.yaml").write_bytes((ROOT / "stages/legged/claims.yaml").read_bytes())
-    methods = yaml.safe_load(text)["methods"]
-    old = os.getcwd()
-    os.chdir(tmp)
-    try:
+    with smoke_workdir(tmp, "legged") as text:
         assert data.main([]) == 0
-        assert train.main([methods[0]]) == 0
-        first = (tmp / f"data/legged/runs/{methods[0]}/eval.parquet").read_bytes()
-        assert train.main([methods[0]]) == 0
-        again = (tmp / f"data/legged/runs/{methods[0]}/eval.parquet").read_bytes()
-        for m in methods[1:]:
-            assert train.main([m]) == 0
-        assert report.main([]) == 0
-    finally:
-        os.chdir(old)
+        first, again = smoke_train_and_report("legged", yaml.safe_load(text)["methods"], train, report)
     return tmp, first, again
 
 

@@ -4,7 +4,6 @@ advantage, and the stages at smoke scale (same bytes twice, every claim in the r
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -104,29 +103,14 @@ def test_hrpo_advantage_is_group_relative():
 def smoke_run(tmp_path_factory):
     import yaml
 
+    from conftest import smoke_train_and_report, smoke_workdir
     from stages.mashost import baselines, report, train
 
     tmp = tmp_path_factory.mktemp("mashost")
-    (tmp / "params").mkdir()
-    text = (ROOT / "params/mashost.yaml").read_text()
-    assert "\nscale: cpu\n" in text
-    (tmp / "params/mashost.yaml").write_text(text.replace("\nscale: cpu\n", "\nscale: smoke\n", 1))
-    (tmp / "stages/mashost").mkdir(parents=True)
-    (tmp / "stages/mashost/claims.yaml").write_bytes((ROOT / "stages/mashost/claims.yaml").read_bytes())
-    methods = yaml.safe_load(text)["methods"]
-    old = os.getcwd()
-    os.chdir(tmp)
-    try:
+    with smoke_workdir(tmp, "mashost") as text:
+        methods = yaml.safe_load(text)["methods"]
         assert baselines.main([]) == 0
-        assert train.main(["mashost"]) == 0
-        first = (tmp / "data/mashost/runs/mashost/eval.parquet").read_bytes()
-        assert train.main(["mashost"]) == 0
-        again = (tmp / "data/mashost/runs/mashost/eval.parquet").read_bytes()
-        for m in methods[1:]:
-            assert train.main([m]) == 0
-        assert report.main([]) == 0
-    finally:
-        os.chdir(old)
+        first, again = smoke_train_and_report("mashost", methods, train, report)
     return tmp, first, again
 
 

@@ -149,6 +149,59 @@ def test_discrete_head_learns_a_bandit():
     assert (probs > 0.9).all(), probs
 
 
+def _wide_head(sampler: str, seeds=(0, 1)):
+    """A discrete head far from uniform (some actions of probability exactly 0) on fixed inputs."""
+    from gymnasium import spaces
+
+    from hrlzoo.algos.ppo import PPO
+
+    agent = PPO(3, spaces.Discrete(6), PPOConfig(hidden=(8,), categorical_sampler=sampler), list(seeds))
+    with torch.no_grad():
+        agent.actor.net[-1].weight.mul_(300.0)
+        agent.actor.net[-1].bias.copy_(torch.tensor([-1e4, 0, 0, 0, 0, -1e4]))  # actions 0 and 5: p = 0
+    obs = torch.randn(len(seeds), 1, 3, generator=torch.Generator().manual_seed(7)).expand(len(seeds), 20000, 3)
+    return agent, obs
+
+
+def test_default_sampler_draws_torch_multinomials_actions():
+    """The default `multinomial` sampler: exactly torch.multinomial's draws from each seed's generator."""
+    agent, obs = _wide_head("multinomial")
+    assert PPOConfig().categorical_sampler == "multinomial"
+    probs = agent.dist(obs).probs
+    gens = [torch.Generator().manual_seed(0) for _ in agent.generators]
+    for g, mine in zip(gens, agent.generators):
+        g.set_state(mine.get_state())
+    expected = torch.stack([torch.multinomial(p, 1, generator=g).squeeze(-1) for p, g in zip(probs, gens)])
+    a, logp, _ = agent.act(obs)
+    assert torch.equal(a, expected)
+    assert torch.equal(logp, agent.dist(obs).log_prob(expected))
+
+
+def test_inverse_cdf_sampler_draws_the_policys_distribution():
+    """`inverse_cdf`: chi-square of 20000 draws per seed against the head's own probabilities (fixed
+    seeds), never an action of probability 0, seeds drawn from their own generators."""
+    from scipy.stats import chisquare
+
+    agent, obs = _wide_head("inverse_cdf")
+    a, logp, _ = agent.act(obs)
+    probs = agent.dist(obs[:, :1]).probs[:, 0].detach().double()
+    assert (probs[:, [0, 5]] == 0).all() and (probs[:, 1:5] > 0.001).all(), probs  # the test means something
+    for s in range(2):
+        counts = torch.bincount(a[s], minlength=6).double()
+        assert counts[0] == 0 and counts[5] == 0
+        keep = probs[s] > 0
+        expected = probs[s][keep] / probs[s][keep].sum() * counts.sum()
+        assert chisquare(counts[keep].numpy(), expected.numpy()).pvalue > 1e-3
+    assert torch.isfinite(logp).all() and torch.equal(logp, agent.dist(obs).log_prob(a))
+    twin, _ = _wide_head("inverse_cdf", seeds=(1, 0))  # seed 1's draws do not depend on its neighbour
+    assert torch.equal(twin.act(obs.flip(0))[0][0], a[1])
+
+
+def test_unknown_sampler_is_refused():
+    with pytest.raises(ValueError, match="categorical_sampler"):
+        _wide_head("inverse-cdf")
+
+
 def test_evaluate_gives_every_seed_the_same_episodes():
     """Two copies of one seed's weights evaluate to the same return (same starts), a third
     with other weights to another."""

@@ -111,6 +111,11 @@ class PPOConfig:
     """Orthogonal init, gains sqrt(2) / 0.01 (policy head) / 1 (value head); else torch's default."""
     log_std_init: float = 0.0
     """Initial log standard deviation of the Gaussian policy."""
+    categorical_sampler: str = "multinomial"
+    """How a discrete head samples: `multinomial` (torch.multinomial, one call per seed) or
+    `inverse_cdf` (one uniform per sample from the seed's generator, searched in the cumulative
+    probabilities: the same distribution, another random stream; one batched search instead of a
+    multinomial call per seed)."""
     normalize_obs: bool = False
     """VecNormalize observations (running mean/var per seed, clip `clip_obs`)."""
     normalize_reward: bool = False
@@ -278,6 +283,8 @@ class PPO(nn.Module):
         self.cfg, self.seeds, self.S = cfg, list(seeds), len(seeds)
         self.discrete = isinstance(action_space, spaces.Discrete)
         out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
+        if cfg.categorical_sampler not in ("multinomial", "inverse_cdf"):
+            raise ValueError(f"categorical_sampler = {cfg.categorical_sampler!r}: expected multinomial or inverse_cdf")
         gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
         # seed s's weights, action noise and minibatch order all come from its own generator
         self.generators = gens
@@ -339,6 +346,14 @@ class PPO(nn.Module):
             d = self._dist_of(out)
             if deterministic:
                 a = d.logits.argmax(-1)
+            elif self.cfg.categorical_sampler == "inverse_cdf":
+                # the first action whose cumulative probability exceeds u * total, u ~ U[0, 1), kept
+                # below the total: never an action of probability 0 (whatever the rounding)
+                cdf = d.probs.cumsum(-1)
+                total = cdf[..., -1:]
+                u = torch.stack([torch.rand(cdf.shape[1:-1], generator=g) for g in self.generators]).to(cdf.device)
+                v = torch.minimum(u.unsqueeze(-1) * total, torch.nextafter(total, torch.zeros_like(total)))
+                a = torch.searchsorted(cdf, v, right=True).squeeze(-1)
             else:
                 a = torch.stack([torch.multinomial(p, 1, generator=g).squeeze(-1)
                                  for p, g in zip(d.probs, self.generators)])
