@@ -229,3 +229,29 @@ def test_gymnasium_faces(params):
     p = copy.deepcopy(params)
     p.scale = "smoke"
     check_batched_env(lambda num_envs, autoreset=True: RecEnv(p, num_envs, autoreset=autoreset), num_envs=3)
+
+
+def test_per_seed_table_does_not_depend_on_row_or_thread_order():
+    """The report's per-user reductions (novelty gap, goal-preference correlation, breadth) give the
+    same bits whatever order the users arrive in: polars' group_by hands groups back in no fixed
+    order, and CI once saw the Snakemake and DVC runs differ by a -0.000000 in seeds.csv."""
+    import polars as pl
+
+    from stages.novelty_rec.report import per_seed
+
+    rng = np.random.default_rng(0)
+    users, sessions = 300, 4
+    rows = {"method": ["hrl"] * (users * sessions), "seed": [0] * (users * sessions),
+            "user": np.repeat(np.arange(users), sessions), "session": np.tile(np.arange(sessions), users),
+            "nu": np.repeat(rng.random(users), sessions), "breadth": np.repeat(rng.random(users) * 9, sessions),
+            "goal": rng.random(users * sessions), "p": rng.random(users * sessions),
+            "novel": rng.integers(0, 10, users * sessions).astype(float),
+            "clicks": rng.integers(0, 10, users * sessions).astype(float),
+            "diversity": rng.random(users * sessions), "reward": rng.random(users * sessions)}
+    ev = pl.DataFrame(rows).with_columns(_len=pl.lit(10.0))
+    cols = ["novelty_gap", "corr_static", "breadth"]
+    first = per_seed(ev).select(cols).row(0)
+    for k in range(8):  # the users in another order each time, each user's rows kept together
+        order = pl.DataFrame({"user": rng.permutation(users), "_k": np.arange(users)})
+        shuffled = ev.join(order, on="user").sort("_k", "session").drop("_k")
+        assert per_seed(shuffled).select(cols).row(0) == first, k

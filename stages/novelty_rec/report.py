@@ -66,8 +66,10 @@ def per_seed(ev):
     for (method, seed), g in ev.group_by("method", "seed", maintain_order=True):
         steps = g["clicks"].len()  # sessions x users rows
         per_rec = lambda col: float(g[col].sum() / g["_len"].sum())
-        users = g.group_by("user").agg(pl.col("goal").mean().alias("g"), pl.col("nu").first(),
-                                       pl.col("breadth").first(), (pl.col("novel").sum() / pl.col("_len").sum()).alias("nov"))
+        # users sorted, so every sum below runs in one order whichever engine or thread pool ran it
+        users = (g.group_by("user").agg(pl.col("goal").mean().alias("g"), pl.col("nu").first(),
+                                        pl.col("breadth").first(), (pl.col("novel").sum() / pl.col("_len").sum()).alias("nov"))
+                 .sort("user"))
         lo, hi = users["nu"].quantile(1 / 3), users["nu"].quantile(2 / 3)
         gap = float(users.filter(pl.col("nu") >= hi)["nov"].mean() - users.filter(pl.col("nu") <= lo)["nov"].mean())
         corr_static = corr_session = None
