@@ -21,6 +21,18 @@ def lr_factor(epoch: int, epochs: int, steps, warmup: float, inclusive: bool) ->
     return 0.1 ** sum((epoch >= b) if inclusive else (epoch > b) for b in bounds)
 
 
+def sgd_by_epoch(parameters, opt, factor) -> dict:
+    """Lightning's optimiser config for every HiCLR learner: SGD with the recipe's lr, momentum,
+    Nesterov flag and weight decay (`opt`: params' pretrain, linear or supervised block), its lr
+    multiplied by `factor(epoch)` once per epoch."""
+    import torch
+
+    o = torch.optim.SGD(parameters, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov,
+                        weight_decay=opt.weight_decay)
+    s = torch.optim.lr_scheduler.LambdaLR(o, factor)
+    return {"optimizer": o, "lr_scheduler": {"scheduler": s, "interval": "epoch"}}
+
+
 def standardise(train_f, *others):
     """Features [M, N, H] centred and scaled per member and dimension by the train part's mean and
     std (eps 1e-8), the same map applied to `others`. A fixed affine map folded into the linear
@@ -74,10 +86,7 @@ def make_linear(features, labels, classes: int, opt, epochs: int, gens_batches, 
                 self.rows.append({"epoch": self.current_epoch, "member": i, "metric": "linear_loss", "value": v})
 
         def configure_optimizers(self):
-            o = torch.optim.SGD(self.head.parameters(), lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov,
-                                weight_decay=opt.weight_decay)
-            s = torch.optim.lr_scheduler.LambdaLR(o, lambda e: lr_factor(e, epochs, opt.steps, opt.warmup, False))
-            return {"optimizer": o, "lr_scheduler": {"scheduler": s, "interval": "epoch"}}
+            return sgd_by_epoch(self.head.parameters(), opt, lambda e: lr_factor(e, epochs, opt.steps, opt.warmup, False))
 
     return Linear()
 
@@ -128,10 +137,7 @@ def make_supervised(x, labels, classes: int, channels, strides, dropout: float, 
                                   "value": float(100 * self.correct[i] / self.count)})
 
         def configure_optimizers(self):
-            o = torch.optim.SGD(self.net.parameters(), lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov,
-                                weight_decay=opt.weight_decay)
-            s = torch.optim.lr_scheduler.LambdaLR(o, lambda e: lr_factor(e, epochs, opt.steps, opt.warmup, True))
-            return {"optimizer": o, "lr_scheduler": {"scheduler": s, "interval": "epoch"}}
+            return sgd_by_epoch(self.net.parameters(), opt, lambda e: lr_factor(e, epochs, opt.steps, opt.warmup, True))
 
     return Supervised()
 

@@ -22,6 +22,7 @@ import sys
 
 from hrlzoo.pipeline.stage import Stage, run_stage
 from stages.hiclr.common import PRETRAIN, generators, load_split
+from stages.hiclr.learners import sgd_by_epoch
 from stages.hiclr.params import SPLITS, HiCLRParams, parse_run, sizes
 
 
@@ -83,11 +84,7 @@ def make_module(p: HiCLRParams, method: str, stream: str, x, guard, device):
 
         def configure_optimizers(self):
             params = [q for q in self.model.parameters() if q.requires_grad]
-            o = p.pretrain
-            opt = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov,
-                                  weight_decay=o.weight_decay)
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda ep: hm.step_lr(1.0, ep, lr_steps))
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+            return sgd_by_epoch(params, p.pretrain, lambda ep: hm.step_lr(1.0, ep, lr_steps))
 
     return Pretrain()
 

@@ -79,6 +79,11 @@ run, so check it still applies to another:
   models have joint 77.3 above bone 75.6; the three-stream ensemble (90%) is above every single
   stream, as the released 3s-HiCLR is."""
 
+def differs(ours, official, what: str) -> str:
+    """'<ours> <what> instead of <official>, ' where the scale departs from the paper, else ''."""
+    return "" if ours == official else f"{ours} {what} instead of {official}, "
+
+
 def sizes_deviation(p: HiCLRParams) -> str:
     """The size deviations of the run's scale against the `paper` sizes, from params."""
     s, o = sizes(p), p.sizes["paper"]
@@ -86,8 +91,8 @@ def sizes_deviation(p: HiCLRParams) -> str:
             f"{len(o.encoder.channels)} blocks, T = {s.data.frames} frames instead of {o.data.frames}, a queue of "
             f"{s.queue_size} instead of {o.queue_size}, batch {s.pretrain_batch} instead of {o.pretrain_batch}, "
             f"{s.pretrain_epochs} pretraining epochs instead of {o.pretrain_epochs}, {s.linear_epochs} linear-eval "
-            f"epochs instead of {o.linear_epochs}, {s.supervised_epochs} supervised epochs instead of "
-            f"{o.supervised_epochs}, key-encoder momentum {s.momentum} instead of {o.momentum} (with few epochs of "
+            f"epochs instead of {o.linear_epochs}, {differs(s.supervised_epochs, o.supervised_epochs, 'supervised epochs')}"
+            f"key-encoder momentum {s.momentum} instead of {o.momentum} (with few epochs of "
             "about 20 steps, 0.999 would leave the key encoder near its initialisation: our reading). Epoch "
             "boundaries (LR step at 250/300, nearest-neighbour mining from 150/300, linear-eval step at 80/100, "
             "finetune warm-up and steps) are kept as fractions.")
