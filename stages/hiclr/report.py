@@ -85,8 +85,10 @@ written for that run, so check it still applies to another:
 - **Run to run.** The self-supervised rows moved by up to 1.1 points per seed against the
   2026-12-07 run although their code and params did not change (kNN of SkeletonCLR is identical,
   the linear heads on it are not): `cpu`-scale training is not bit-identical between those two
-  runs (this workspace is rebuilt between sittings, possibly on another host; whether a different
-  CPU's kernels or something else is the cause is not measured). Every verdict but the supervised
+  runs, which ran on different hosts (this workspace is rebuilt between sittings). The novelty
+  recommender's report measures the likely cause: each stage is deterministic on one host, but its
+  bytes depend on the CPU's vector kernels (forcing torch's or MKL's AVX2 kernels on this AVX-512
+  host changes them). Every verdict but the supervised
   gates' is the same in both runs (the 2026-12-07 claims table's "without the gate" column).
   `smoke` outputs are byte-identical between the Snakemake and DVC runs in CI."""
 

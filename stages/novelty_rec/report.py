@@ -232,26 +232,32 @@ def body(ctx: Stage) -> None:
 
 
 REBUILD_TIME = (
-    "Measured 2026-12-07 (`make repro PAPER=novelty_rec`, 2 cores, not under the heavy lock: for most of it the test "
-    "suite and, briefly, two other training stages ran beside it, so this is an upper bound): 26:40 wall. Logs 0:03, "
-    "encoders 0:15, baselines 0:35, the six PPO stages 7:29-9:07 each, two at a time, the report 0:05. The smoke DAG "
-    "(`snakemake --cores 2 reports/novelty_rec/metrics.json` at `scale: smoke` in a fresh clone, 11 stages with "
-    "params_check; unlocked) took 32 s beside one other training process on the 2 cores, 62 s beside two and 74 s "
-    "beside three, for 32-36 s of CPU time each time: its stages' bodies are about 11 s of the 38 s of stage time, "
-    "the rest is process start-up (torch, polars; Lightning in the encoders), which smaller smoke sizes do not "
-    "shorten.")
+    "Measured 2026-12-08 (`make repro PAPER=novelty_rec`, 2 cores, under the heavy lock but beside the test suite, "
+    "so an upper bound): 24:54 wall. Logs 0:02, encoders 0:13, baselines 0:15, the six PPO stages 7:05-8:08 each, two "
+    "at a time, the report 0:04. The smoke DAG (`snakemake --cores 2 --forceall reports/novelty_rec/report.md` at "
+    "`scale: smoke` in a fresh clone, 11 stages with params_check, nothing else running) took 16 s wall for 19 s of "
+    "CPU time, most of it process start-up (torch, polars; Lightning in the encoders).")
 
-READING = """Our reading of the run committed on 2026-12-07 (`cpu`, 5 seeds; written after the results). The
-registered gate holds (the oracle, which sees the true propensities, beats greedy affinity by 0.053 click rate),
-but it was too weak a test of "the hierarchy has something to find": flat PPO with the novelty reward reaches the
-oracle's click rate (0.558 against 0.557) with a tighter spread, so in our simulator the history a flat policy
-already sees carries what the hidden propensities would add. The hierarchical agent (0.548) is therefore not ahead
-of flat (-0.010 [-0.024, 0.004], inconclusive), its ablations move it by about one point either way
-(inconclusive), and its goals do not follow the propensities (correlation -0.04 static, 0.01 session: not
-reproduced). Even the oracle's goals do not correlate with them (-0.03, 0.04), so what fails here is our
-simulator's incentive to set propensity-matched goals, not only the agent's ability to find them; the claims are
-reported as registered. A simulator whose payoff for novelty depends more steeply on the static preference (and a
-gate against flat, not greedy) is the next test; it would be a new registration."""
+READING = """Our reading of the run committed on 2026-12-08 (`cpu`, 5 seeds; written after the results). The
+registered gate holds (the oracle, which sees the true propensities, beats greedy affinity by 0.056 click rate),
+but it was too weak a test of "the hierarchy has something to find": flat PPO with the novelty reward comes within
+a point of the oracle's click rate (0.553 against 0.560) with a much tighter spread, so in our simulator the
+history a flat policy already sees carries most of what the hidden propensities would add. The hierarchical agent
+(0.556) is not ahead of flat in clicks (0.002 [-0.012, 0.017], inconclusive) and recommends less novelty than flat
+(-0.054 [-0.100, -0.008], not reproduced), its ablations move it by about one point either way (inconclusive), and
+its goals do not follow the propensities (correlation -0.12 static, 0.02 session: not reproduced). Even the
+oracle's goals do not correlate with them (-0.05, 0.02), so what fails here is our simulator's incentive to set
+propensity-matched goals, not only the agent's ability to find them; the claims are reported as registered. A
+simulator whose payoff for novelty depends more steeply on the static preference (and a gate against flat, not
+greedy) is the next test; it would be a new registration.
+
+Run to run: the committed run of 2026-12-07, with the same code and params, ran on another host, and every
+number differs a little, from the simulated logs on. One verdict differs: hierarchical against flat in novelty was
+inconclusive there (-0.027 [-0.079, 0.025]) and is not reproduced here; every other verdict is the same. Each
+stage is deterministic on one host (the logs stage run twice here gives the same bytes), but the bytes depend on
+the CPU's vector kernels: on this AVX-512 host, forcing torch's AVX2 kernels (`ATEN_CPU_CAPABILITY=avx2`) or MKL's
+(`MKL_ENABLE_INSTRUCTIONS=AVX2`) changes the logs' bytes. The novelty verdict's interval ends near 0 in both runs,
+which is why a host could move it."""
 
 
 def main(argv: list[str] | None = None) -> int:
