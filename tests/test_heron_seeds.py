@@ -52,8 +52,12 @@ def test_seeds_together_learn_what_they_learn_alone(params, method):
     alone = [train_run(params, "pendulum", method, seed=s, progress=False) for s in (0, 1)]
     for b, a in zip(both, alone):
         # the reward model's refits amplify the batched actor's float-order differences
-        # (return_train differed by 2e-4 relative at 1e-4): a looser tolerance for heron
-        _close(b, a, rtol=1e-3 if method == "heron" else 1e-4, atol=1e-3 if method == "heron" else 1e-4)
+        # (return_train differed by 2e-4 relative at 1e-4): a looser tolerance for heron. On an
+        # AVX-512 host (2026-12-08) 2 of seed 0's 1,024 first-layer weights differed by up to 1.2e-3
+        # after its 199 updates and 3 refits (the rest within 1e-3), so heron's atol is 5e-3: still
+        # far below what a batching error gives, a difference of the weights' own scale (~0.1, as
+        # between the two seeds, asserted below)
+        _close(b, a, rtol=1e-3 if method == "heron" else 1e-4, atol=5e-3 if method == "heron" else 1e-4)
     # and the two seeds really are different runs
     assert not np.allclose(both[0].actor_state["net.net.0.weight"], both[1].actor_state["net.net.0.weight"])
     assert both[0].info["seeds_batched"] == 2 and alone[0].info["seeds_batched"] == 1
